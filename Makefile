@@ -1,0 +1,162 @@
+# SPDX-License-Identifier: Apache-2.0
+# trailwatch: one non-recursive Makefile. Outputs go under build/ (build/asan/, build/fuzz/).
+#
+#   make            build/trailwatch
+#   make run        install missing packages, build, run the main job on samples/
+#   make test       install missing packages, build and run the Criterion suite
+#   make check      ASan+UBSan build of the suite; fails on any LeakSanitizer report; replays fuzz corpora
+#   make fuzz       clang libFuzzer targets (FUZZ_SECONDS=60 each)
+#   make bench      benchmarks on data from ../shared/bench/gen-cloudtrail
+#   make deps       apt-get install the Debian packages that are missing
+#   make clean
+
+CC       ?= cc
+BUILD    ?= build
+OPT      ?= -O2 -g
+WARN     := -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes -Wvla -Werror
+CSTD     := -std=c11 -D_GNU_SOURCE
+CFLAGS_ALL = $(CSTD) $(OPT) $(WARN) -I. -pthread $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+LDLIBS_ALL = $(PKG_LIBS) -pthread -lm
+
+# pkg-config name -> Debian package. Every library goes through pkg-config.
+PKGS         := zlib libpcre2-8 jansson libcurl rdkafka libisal
+PKG_DEB_zlib        := zlib1g-dev
+PKG_DEB_libpcre2-8  := libpcre2-dev
+PKG_DEB_jansson     := libjansson-dev
+PKG_DEB_libcurl     := libcurl4-openssl-dev
+PKG_DEB_rdkafka     := librdkafka-dev
+PKG_DEB_libisal     := libisal-dev
+PKG_DEB_criterion   := libcriterion-dev
+# Tools the tests and benchmarks run (not libraries).
+TOOL_DEBS    := pkg-config python3 python3-aiosmtpd kcat jq zstd clang libclang-rt-14-dev
+DEBS         := $(foreach p,$(PKGS) criterion,$(PKG_DEB_$(p))) $(TOOL_DEBS)
+
+NOCHECK_GOALS := deps clean help
+ifeq ($(filter-out $(NOCHECK_GOALS),$(or $(MAKECMDGOALS),all)),)
+else
+missing_pkgs := $(strip $(foreach p,$(PKGS),$(if $(shell pkg-config --exists $(p) && echo y),,$(p))))
+ifneq ($(missing_pkgs),)
+ifeq ($(filter run test check,$(MAKECMDGOALS)),)
+$(error missing libraries: $(foreach p,$(missing_pkgs),$(p) (Debian package $(PKG_DEB_$(p)))). Run 'make deps' to install them)
+endif
+endif
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+endif
+
+LIB_SRC  := $(sort $(wildcard core/*.c ingest/*.c index/*.c query/*.c alerts/*.c))
+CLI_SRC  := $(sort $(wildcard cli/*.c))
+TEST_SRC := $(sort $(wildcard tests/unit/*.c tests/helpers/*.c))
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+
+obj = $(patsubst %.c,$(1)/obj/%.o,$(2))
+
+.PHONY: all run test check fuzz bench bench-nab deps clean help lint-deps ensure-deps
+all: $(BUILD)/trailwatch
+
+# ---- the library and the program -------------------------------------------------------------
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c -o $@ $<
+
+$(BUILD)/libtrailwatch.a: $(call obj,$(BUILD),$(LIB_SRC))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/trailwatch: $(call obj,$(BUILD),$(CLI_SRC)) $(BUILD)/libtrailwatch.a
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+
+# ---- tests -----------------------------------------------------------------------------------
+TEST_CFLAGS = $(shell pkg-config --cflags criterion 2>/dev/null)
+TEST_LIBS   = $(shell pkg-config --libs criterion 2>/dev/null)
+
+$(BUILD)/trailwatch-tests: $(call obj,$(BUILD)/t,$(TEST_SRC)) $(BUILD)/libtrailwatch.a
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(TEST_LIBS) $(LDLIBS_ALL)
+
+$(BUILD)/t/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(TEST_CFLAGS) -Wno-missing-prototypes -MMD -MP -c -o $@ $<
+
+# Tests find the program, the fixtures and the shared data through the environment.
+TEST_ENV = TW_BIN=$(abspath $(BUILD)/trailwatch) TW_SRC=$(CURDIR) TW_SHARED=$(abspath ../shared)
+CRITERION_FLAGS ?= --jobs 2
+
+ensure-deps:
+	@missing=""; for p in $(PKGS) criterion; do pkg-config --exists $$p || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "missing:$$missing; running make deps"; $(MAKE) --no-print-directory deps; fi
+
+test: ensure-deps
+	@$(MAKE) --no-print-directory $(BUILD)/trailwatch $(BUILD)/trailwatch-tests
+	$(TEST_ENV) $(BUILD)/trailwatch-tests $(CRITERION_FLAGS)
+
+run: ensure-deps
+	@$(MAKE) --no-print-directory $(BUILD)/trailwatch
+	@sh samples/run.sh $(BUILD)/trailwatch
+
+# ---- sanitizers: make check ------------------------------------------------------------------
+ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+check: ensure-deps
+	@$(MAKE) --no-print-directory BUILD=build/asan OPT="-O1 -g" EXTRA_CFLAGS="$(ASAN_FLAGS)" \
+		build/asan/trailwatch build/asan/trailwatch-tests build/asan/fuzz-replay
+	@set -e; log=build/asan/check.log; \
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	TW_BIN=$(abspath build/asan/trailwatch) TW_SRC=$(CURDIR) TW_SHARED=$(abspath ../shared) \
+		build/asan/trailwatch-tests $(CRITERION_FLAGS) >$$log 2>&1 || true; cat $$log; \
+	ASAN_OPTIONS=detect_leaks=1 build/asan/fuzz-replay tests/fuzz/corpus >>$$log 2>&1 || \
+		{ tail -20 $$log; echo "make check: fuzz corpus replay failed"; exit 1; }; \
+	if grep -q 'ERROR: LeakSanitizer\|ERROR: AddressSanitizer\|runtime error:' $$log; then \
+		echo "make check: sanitizer reports in $$log"; exit 1; fi; \
+	grep -q 'Synthesis: .* Failing: 0 ' $$log || { echo "make check: failing tests"; exit 1; }
+
+# Replays every fuzz corpus file through every fuzz target with a plain main (gcc builds too).
+$(BUILD)/fuzz-replay: $(call obj,$(BUILD)/t,$(FUZZ_SRC) tests/fuzz/replay_main.c) $(BUILD)/libtrailwatch.a
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+
+# ---- fuzzing: make fuzz ----------------------------------------------------------------------
+FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+fuzz: ensure-deps
+	@$(MAKE) --no-print-directory CC=clang BUILD=build/fuzz OPT="-O1 -g" EXTRA_CFLAGS="$(FUZZ_CFLAGS)" \
+		WARN="-Wall -Wextra -Werror -Wno-unused-command-line-argument" build/fuzz/libtrailwatch.a
+	@set -e; for src in $(FUZZ_SRC); do t=$$(basename $$src .c); \
+		clang -std=c11 -D_GNU_SOURCE -O1 -g -I. -DTW_FUZZ_ONE=$$t \
+		-fsanitize=fuzzer,address,undefined $$src build/fuzz/libtrailwatch.a \
+		$(PKG_LIBS) -pthread -lm -o build/fuzz/$$t; \
+		mkdir -p tests/fuzz/corpus/$${t#fuzz_} build/fuzz/work/$${t#fuzz_}; \
+		dict=tests/fuzz/$${t#fuzz_}.dict; [ -f $$dict ] && d="-dict=$$dict" || d=""; \
+		echo "== $$t for $(FUZZ_SECONDS)s"; \
+		build/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=1024 \
+			-artifact_prefix=tests/fuzz/corpus/$${t#fuzz_}/crash- $$d \
+			build/fuzz/work/$${t#fuzz_} tests/fuzz/corpus/$${t#fuzz_}; \
+	done
+
+# ---- benchmarks ------------------------------------------------------------------------------
+bench: $(BUILD)/trailwatch
+	@sh bench/run.sh $(BUILD)/trailwatch
+
+# ---- packages --------------------------------------------------------------------------------
+deps:
+	@missing=""; for d in $(DEBS) make gcc; do \
+		dpkg-query -W -f='$${Status}' $$d 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$d"; \
+	done; \
+	if [ -z "$$missing" ]; then echo "make deps: all packages present"; exit 0; fi; \
+	echo "make deps: installing$$missing"; \
+	if [ "$$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi; \
+	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing
+
+# Module layering: core includes no other module; only query may include index; nobody includes cli.
+lint-deps:
+	@bad=$$(grep -n '#include "\(ingest\|index\|query\|alerts\|cli\)/' core/*.[ch] 2>/dev/null; \
+		grep -n '#include "\(index\|query\|alerts\|cli\)/' ingest/*.[ch] 2>/dev/null; \
+		grep -n '#include "\(ingest\|query\|alerts\|cli\)/' index/*.[ch] 2>/dev/null; \
+		grep -n '#include "\(ingest\|alerts\|cli\)/' query/*.[ch] 2>/dev/null; \
+		grep -n '#include "\(ingest\|index\|query\|cli\)/' alerts/*.[ch] 2>/dev/null); \
+	if [ -n "$$bad" ]; then echo "include runs against the module layering:"; echo "$$bad"; exit 1; fi
+
+clean:
+	rm -rf build
+
+help:
+	@sed -n '2,12p' Makefile
+
+-include $(shell find build -name '*.d' 2>/dev/null)
