@@ -107,9 +107,12 @@ enum tw_rc tw_time_parse(const char *s, size_t n, int64_t *out_ms, struct tw_err
 	i = 0;
 	if (n == 0)
 		return bad(s, n, "empty", err);
-	/* All digits: epoch. Basic ISO has a 'T' at index 8. */
-	if (strspn(s, "-0123456789") >= n && !(n >= 10 && s[4] == '-'))
+	/* Only digits (and a sign): epoch. s is not NUL-terminated: scan no further than n. */
+	for (i = 0; i < n && ((s[i] >= '0' && s[i] <= '9') || (i == 0 && s[i] == '-')); i++)
+		;
+	if (i == n)
 		return parse_epoch(s, n, out_ms, err);
+	i = 0;
 
 	y = digits(s, n, &i, 4);
 	if (y < 0)
