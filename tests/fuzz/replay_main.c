@@ -10,7 +10,7 @@
 
 #include "tests/fuzz/targets.h"
 
-#define MAX_INPUT (4u << 20)
+#define TW_REPLAY_MAX (4u << 20)
 
 static int replay_dir(const char *root, const char *name, int (*fn)(const uint8_t *, size_t))
 {
@@ -18,7 +18,7 @@ static int replay_dir(const char *root, const char *name, int (*fn)(const uint8_
 	DIR *dir;
 	struct dirent *de;
 	int n = 0;
-	uint8_t *buf = malloc(MAX_INPUT);
+	uint8_t *buf = malloc(TW_REPLAY_MAX);
 
 	snprintf(path, sizeof path, "%s/%s", root, name);
 	dir = opendir(path);
@@ -38,7 +38,7 @@ static int replay_dir(const char *root, const char *name, int (*fn)(const uint8_
 		f = fopen(file, "rb");
 		if (!f)
 			continue;
-		len = fread(buf, 1, MAX_INPUT, f);
+		len = fread(buf, 1, TW_REPLAY_MAX, f);
 		fclose(f);
 		fn(buf, len);
 		n++;
