@@ -1,14 +1,106 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* cli/main.c: the trailwatch program: parses the subcommand and hands off. Only cli/ exits. */
+/* cli/main.c: the trailwatch program: finds the subcommand in a table and hands off. Adding a
+ * command is one row in `commands` plus its function in its own cli/<name>.c. Global options:
+ * --help, --version; `trailwatch help CMD` is `trailwatch CMD --help`. Only cli/ exits. */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/cli.h"
+
+struct command {
+	const char *name;                 /* what the user types */
+	int (*run)(int argc, char **argv); /* argv[0] is the name; returns an enum tw_exit */
+	const char *summary;              /* one line for `trailwatch --help` */
+};
+
+static const struct command commands[] = {
+	{ "decode", tw_cli_decode, "decode CloudTrail and CloudWatch Logs inputs into JSON lines" },
+};
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *f)
+{
+	fputs("usage: trailwatch COMMAND [OPTIONS] [ARGS]\n"
+	      "       trailwatch help COMMAND | trailwatch COMMAND --help\n"
+	      "       trailwatch --version\n"
+	      "\n"
+	      "trailwatch reads AWS CloudTrail and CloudWatch Logs records (files, S3-layout\n"
+	      "directories, stdin) and normalizes them into events.\n"
+	      "\n"
+	      "commands:\n",
+	      f);
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "  %-10s %s\n", "help", "show the help of a command");
+	fputs("\nexit codes: 0 ok, 1 some records quarantined or inputs unreadable, 2 usage error,\n"
+	      "3 I/O or internal error.\n",
+	      f);
+}
+
+static const struct command *lookup(const char *name)
+{
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (!strcmp(commands[i].name, name))
+			return &commands[i];
+	return NULL;
+}
+
+static int unknown(const char *name)
+{
+	fprintf(stderr, "trailwatch: unknown command '%s'\nTry 'trailwatch --help'.\n", name);
+	return TW_EXIT_USAGE;
+}
+
 int main(int argc, char **argv)
 {
-	if (argc < 2 || !strcmp(argv[1], "--help")) {
-		printf("usage: trailwatch COMMAND [ARGS]\n");
-		return 0;
+	const struct command *cmd;
+	int rc;
+
+	/* A closed stdout pipe (| head) must surface as EPIPE from write(), not kill us mid-way. */
+	signal(SIGPIPE, SIG_IGN);
+
+	if (argc < 2) {
+		usage(stderr);
+		return TW_EXIT_USAGE;
 	}
-	fprintf(stderr, "trailwatch: unknown command '%s'\n", argv[1]);
-	return 2;
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		usage(stdout);
+		return fflush(stdout) ? TW_EXIT_FAIL : TW_EXIT_OK;
+	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+		printf("trailwatch %s\n", TW_VERSION);
+		return fflush(stdout) ? TW_EXIT_FAIL : TW_EXIT_OK;
+	}
+	if (!strcmp(argv[1], "help")) {
+		char help[] = "--help";
+		char *hargv[3];
+		if (argc < 3) {
+			usage(stdout);
+			return fflush(stdout) ? TW_EXIT_FAIL : TW_EXIT_OK;
+		}
+		if (argc > 3)
+			return tw_cli_usage_error("help", "expected one command name");
+		cmd = lookup(argv[2]);
+		if (!cmd)
+			return unknown(argv[2]);
+		hargv[0] = argv[2];
+		hargv[1] = help;
+		hargv[2] = NULL;
+		return cmd->run(2, hargv);
+	}
+	if (argv[1][0] == '-') {
+		fprintf(stderr, "trailwatch: unknown option '%s' (options go after the command)\n"
+				"Try 'trailwatch --help'.\n",
+			argv[1]);
+		return TW_EXIT_USAGE;
+	}
+	cmd = lookup(argv[1]);
+	if (!cmd)
+		return unknown(argv[1]);
+	rc = cmd->run(argc - 1, argv + 1);
+	/* Anything a command left in stdio's stdout buffer: a failure to write it is an I/O error. */
+	if (fflush(stdout) && rc == TW_EXIT_OK)
+		rc = TW_EXIT_FAIL;
+	return rc;
 }

@@ -1,0 +1,92 @@
+#!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
+# bench/run.sh: the decode benchmark (`make bench`). Times `trailwatch decode FILE > /dev/null`
+# against the usual baseline `zcat FILE | jq -c . > /dev/null` on the same 1M-record CloudTrail
+# file, in one run (the machine is shared: compare the ratio, not absolute numbers), and reports
+# events/s, MB/s of uncompressed JSON, the ratio, and trailwatch's peak RSS.
+#
+#   sh bench/run.sh build/trailwatch
+#   BENCH_DATA=/path/ct-1m.jsonl.gz   use this file instead of bench/data/ct-1m.jsonl.gz
+#   BENCH_QUICK=1                     run jq on the first 100k lines only and extrapolate
+#   TW_SHARED=../shared               where gen-cloudtrail lives (to make the data file once)
+set -eu
+
+bin=${1:-build/trailwatch}
+data=${BENCH_DATA:-bench/data/ct-1m.jsonl.gz}
+quick=${BENCH_QUICK:-0}
+[ -x "$bin" ] || { echo "bench: $bin is not built" >&2; exit 2; }
+
+if [ ! -f "$data" ]; then
+	gen=${TW_SHARED:-../shared}/bench/gen-cloudtrail
+	[ -f "$gen" ] || { echo "bench: $data is missing and $gen is not there to make it (set TW_SHARED or BENCH_DATA)" >&2; exit 2; }
+	echo "bench: generating $data with gen-cloudtrail --events 1000000 --seed 1 (about a minute)"
+	mkdir -p "$(dirname "$data")"
+	python3 "$gen" --events 1000000 --seed 1 -o "$data.tmp.gz"
+	mv "$data.tmp.gz" "$data"
+fi
+
+# measure LABEL CMD...: runs CMD (stdout to /dev/null), prints "seconds peak_rss_kb exit_code".
+# Python's getrusage(RUSAGE_CHILDREN) gives the child's peak RSS without GNU time.
+measure() {
+	python3 - "$@" <<'PY'
+import resource, subprocess, sys, time
+t = time.monotonic()
+with open("/dev/null", "wb") as null:
+    p = subprocess.run(sys.argv[1:], stdout=null, stderr=subprocess.PIPE)
+dt = time.monotonic() - t
+rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+sys.stderr.write(p.stderr.decode(errors="replace"))
+print("%.3f %d %d" % (dt, rss, p.returncode))
+PY
+}
+
+echo "bench: reading $data"
+set -- $(zcat "$data" | wc -lc)
+records=$1
+ubytes=$2
+gzbytes=$(wc -c <"$data" | tr -d ' ')
+awk -v r="$records" -v u="$ubytes" -v g="$gzbytes" -v n="$(nproc)" 'BEGIN {
+	printf "bench: %d records, %.1f MB of JSON (%.1f MB gzip), %d cores\n", r, u / 1e6, g / 1e6, n }'
+
+row() { # label seconds records rss_kb note
+	awk -v l="$1" -v s="$2" -v r="$3" -v u="$ubytes" -v rss="$4" -v note="$5" 'BEGIN {
+		printf "  %-34s %8.2f s %11.0f events/s %8.1f MB/s", l, s, r / s, u / 1e6 / s
+		if (rss > 0) printf "   peak RSS %6.1f MB", rss / 1024
+		if (note != "") printf "   %s", note
+		printf "\n" }'
+}
+
+echo "bench: trailwatch decode (all cores, then one thread)"
+errf=$(mktemp "${TMPDIR:-/tmp}/tw-bench.XXXXXX")
+trap 'rm -f "$errf"' EXIT INT TERM
+set -- $(measure "$bin" decode --quiet "$data" 2>"$errf")
+tw_s=$1 tw_rss=$2 tw_rc=$3
+set -- $(measure "$bin" decode --quiet --threads 1 "$data" 2>>"$errf")
+tw1_s=$1 tw1_rss=$2 tw1_rc=$3
+if [ "$tw_rc" -ne 0 ] || [ "$tw1_rc" -ne 0 ]; then
+	echo "bench: trailwatch decode failed (exit $tw_rc / $tw1_rc):" >&2
+	head -20 "$errf" >&2
+	exit 1
+fi
+rm -f "$errf"
+
+if [ "$quick" = 1 ]; then
+	jq_records=100000
+	echo "bench: zcat | jq -c . on the first $jq_records lines (BENCH_QUICK=1; extrapolated to $records)"
+	set -- $(measure sh -c "zcat '$data' | head -n $jq_records | jq -c ." 2>/dev/null)
+	jq_s=$(awk -v s="$1" -v a="$jq_records" -v b="$records" 'BEGIN { printf "%.3f", s * b / a }')
+	jq_note="(extrapolated from ${jq_records} lines)"
+else
+	echo "bench: zcat | jq -c . on the whole file (1-2 minutes; BENCH_QUICK=1 for a sample)"
+	set -- $(measure sh -c "zcat '$data' | jq -c ." 2>/dev/null)
+	jq_s=$1
+	jq_note=""
+fi
+
+echo
+echo "results ($records records, rates over the uncompressed JSON):"
+row "trailwatch decode ($(nproc) threads)" "$tw_s" "$records" "$tw_rss" ""
+row "trailwatch decode --threads 1" "$tw1_s" "$records" "$tw1_rss" ""
+row "zcat | jq -c ." "$jq_s" "$records" 0 "$jq_note"
+awk -v a="$tw_s" -v b="$jq_s" -v c="$tw1_s" 'BEGIN {
+	printf "  ratio: trailwatch decode is %.1fx faster than zcat | jq (%.1fx on one thread)\n", b / a, b / c }'

@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* cli/args.c: small helpers every subcommand uses: sizes with suffixes, bounded integers,
+ * usage errors in one format, the monotonic clock, human-readable numbers. */
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "cli/cli.h"
+
+int tw_cli_parse_size(const char *s, uint64_t max, uint64_t *out)
+{
+	uint64_t v = 0, mult = 1;
+	const char *p = s;
+
+	if (*p < '0' || *p > '9')
+		return -1;
+	while (*p >= '0' && *p <= '9') {
+		if (v > (UINT64_MAX - 9) / 10)
+			return -1;
+		v = v * 10 + (uint64_t)(*p++ - '0');
+	}
+	switch (*p) {
+	case '\0': break;
+	case 'k': case 'K': mult = 1ull << 10; p++; break;
+	case 'm': case 'M': mult = 1ull << 20; p++; break;
+	case 'g': case 'G': mult = 1ull << 30; p++; break;
+	case 't': case 'T': mult = 1ull << 40; p++; break;
+	case 'b': case 'B': break;
+	default: return -1;
+	}
+	/* Optional "B" or "iB" after a suffix (64KB, 64KiB), or a lone "B" (512B). */
+	if (*p && strcasecmp(p, "b") && !(mult > 1 && !strcasecmp(p, "ib")))
+		return -1;
+	if (v > UINT64_MAX / mult || v * mult > max)
+		return -1;
+	*out = v * mult;
+	return 0;
+}
+
+int tw_cli_parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
+{
+	uint64_t v = 0;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return -1;
+		v = v * 10 + (uint64_t)(*s - '0');
+		if (v > max)
+			return -1;
+	}
+	if (v < min)
+		return -1;
+	*out = (unsigned)v;
+	return 0;
+}
+
+int tw_cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "trailwatch %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'trailwatch %s --help'.\n", cmd);
+	return TW_EXIT_USAGE;
+}
+
+int tw_cli_getopt_error(const char *cmd, int c, char **argv)
+{
+	const char *arg = optind > 0 ? argv[optind - 1] : "?";
+	int is_long = !strncmp(arg, "--", 2);
+	int len = (int)strcspn(arg, "="); /* "--raw=3": name the option, not its value */
+
+	if (c == ':')
+		return is_long ? tw_cli_usage_error(cmd, "option '%.*s' needs a value", len, arg)
+			       : tw_cli_usage_error(cmd, "option '-%c' needs a value", optopt);
+	if (is_long && optopt)
+		return tw_cli_usage_error(cmd, "option '%.*s' does not take a value", len, arg);
+	if (is_long)
+		return tw_cli_usage_error(cmd, "unknown option '%.*s'", len, arg);
+	return tw_cli_usage_error(cmd, "unknown option '-%c'", optopt);
+}
+
+double tw_cli_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+char *tw_cli_fmt_count(uint64_t v, char *out, size_t outsz)
+{
+	char digits[32], tmp[48];
+	int nd = snprintf(digits, sizeof digits, "%llu", (unsigned long long)v);
+	size_t j = 0;
+
+	for (int i = 0; i < nd; i++) {
+		if (i && (nd - i) % 3 == 0)
+			tmp[j++] = ',';
+		tmp[j++] = digits[i];
+	}
+	tmp[j] = '\0';
+	snprintf(out, outsz, "%s", tmp);
+	return out;
+}
+
+char *tw_cli_fmt_bytes(uint64_t v, char *out, size_t outsz)
+{
+	if (v < 1000)
+		snprintf(out, outsz, "%llu B", (unsigned long long)v);
+	else if (v < 1000000)
+		snprintf(out, outsz, "%.1f KB", (double)v / 1e3);
+	else if (v < 1000000000)
+		snprintf(out, outsz, "%.1f MB", (double)v / 1e6);
+	else
+		snprintf(out, outsz, "%.2f GB", (double)v / 1e9);
+	return out;
+}

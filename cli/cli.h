@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* cli/cli.h: what the files of cli/ share: the subcommands' entry points, exit codes, argument
+ * helpers, the stdout writer, the progress line and the top-N counter. Private to cli/ (nothing
+ * else may include it). Only cli/ prints to stdout/stderr and decides exit codes. */
+#ifndef TW_CLI_H
+#define TW_CLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/err.h"
+
+#define TW_VERSION "0.1.0"
+
+/* Exit codes of every subcommand (README.md lists them). */
+enum tw_exit {
+	TW_EXIT_OK = 0,      /* everything was done */
+	TW_EXIT_PARTIAL = 1, /* done, but some records were quarantined or some inputs unreadable */
+	TW_EXIT_USAGE = 2,   /* bad command line: nothing was done */
+	TW_EXIT_FAIL = 3,    /* I/O or internal error (out of memory, write error on an output) */
+};
+
+/* A subcommand: argv[0] is its name; returns an enum tw_exit. "--help" prints its usage on stdout
+ * and returns 0. Registered in the table of cli/main.c. */
+int tw_cli_decode(int argc, char **argv);
+
+/* ---- args.c: argument helpers ---------------------------------------------------------------- */
+
+/* Parses a size: digits with an optional binary suffix K, M, G, T (also KB/KiB, any case):
+ * "65536", "64K", "8M", "1G". Returns 0 and *out, or -1 when malformed or above max. */
+int tw_cli_parse_size(const char *s, uint64_t max, uint64_t *out);
+/* Parses a decimal unsigned integer in [min, max]. Returns 0 and *out, or -1. */
+int tw_cli_parse_uint(const char *s, unsigned min, unsigned max, unsigned *out);
+/* Prints "trailwatch CMD: message" and the hint to run --help on stderr; returns TW_EXIT_USAGE. */
+int tw_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Reports a getopt_long failure ('?' or ':') for argv of command cmd; returns TW_EXIT_USAGE. */
+int tw_cli_getopt_error(const char *cmd, int c, char **argv);
+/* Seconds on the monotonic clock. */
+double tw_cli_now(void);
+/* "1234567" -> "1,234,567" into out (size outsz). Returns out. */
+char *tw_cli_fmt_count(uint64_t v, char *out, size_t outsz);
+/* Bytes as "812 B", "12.3 KB", "2.6 MB", "1.4 GB" (decimal units). Returns out. */
+char *tw_cli_fmt_bytes(uint64_t v, char *out, size_t outsz);
+
+/* ---- out.c: buffered writer for stdout (large writes, no stdio) ------------------------------ */
+
+struct tw_cli_out {
+	int fd;             /* where flushes go */
+	struct tw_buf buf;  /* pending bytes; writers append here, then call tw_cli_out_maybe_flush */
+	size_t flush_at;    /* flush once buf.n reaches this */
+	int broken;         /* 1 after EPIPE: the reader went away (| head); stop quietly */
+	int err_no;         /* errno of the first failed write, 0 if none */
+};
+
+/* max bounds one pending chunk (flush_at plus the largest single record a writer may append). */
+void tw_cli_out_init(struct tw_cli_out *o, int fd, size_t flush_at, size_t max);
+/* Writes everything pending. Returns 0, or -1 with o->err_no (and o->broken on EPIPE). */
+int tw_cli_out_flush(struct tw_cli_out *o);
+/* Flushes when buf.n >= flush_at. Same result as tw_cli_out_flush. */
+int tw_cli_out_maybe_flush(struct tw_cli_out *o);
+void tw_cli_out_free(struct tw_cli_out *o);
+
+/* ---- progress.c: the redrawn progress line on stderr ----------------------------------------- */
+
+struct tw_cli_progress {
+	int enabled;     /* 1 when stderr is a terminal and the user did not ask for --quiet */
+	int shown;       /* 1 while a line is on screen (must be cleared before other stderr output) */
+	double started;  /* tw_cli_now() at the start */
+	double last;     /* time of the last redraw */
+	double interval; /* seconds between redraws */
+};
+
+/* enabled: the caller's decision (isatty(2) && !quiet). */
+void tw_cli_progress_init(struct tw_cli_progress *pg, int enabled);
+/* Redraws "files F  events E  R events/s  M MB" if the interval has passed (or force). */
+void tw_cli_progress_update(struct tw_cli_progress *pg, uint64_t files, uint64_t events, uint64_t bytes,
+			    int force);
+/* Erases the line if shown (call before printing anything else on stderr, and at the end). */
+void tw_cli_progress_clear(struct tw_cli_progress *pg);
+
+/* ---- topn.c: counts of distinct strings, for summaries ---------------------------------------- */
+
+struct tw_cli_counter;
+
+struct tw_cli_count {
+	struct tw_str key; /* borrowed from the counter: valid until tw_cli_counter_free */
+	uint64_t n;        /* occurrences */
+};
+
+/* A counter keeping at most max_keys distinct keys; later new keys are tallied in `others`. */
+struct tw_cli_counter *tw_cli_counter_new(size_t max_keys);
+/* Adds one occurrence of key (copied). Returns 0, or -1 on out of memory. */
+int tw_cli_counter_add(struct tw_cli_counter *c, struct tw_str key);
+/* Fills out[0..k) with the k most frequent keys (ties by key order); returns how many. */
+size_t tw_cli_counter_top(const struct tw_cli_counter *c, size_t k, struct tw_cli_count *out);
+/* Distinct keys kept, and occurrences of keys that did not fit. */
+size_t tw_cli_counter_distinct(const struct tw_cli_counter *c);
+uint64_t tw_cli_counter_others(const struct tw_cli_counter *c);
+void tw_cli_counter_free(struct tw_cli_counter *c);
+
+#endif
