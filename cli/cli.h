@@ -5,11 +5,14 @@
 #ifndef TW_CLI_H
 #define TW_CLI_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "core/buf.h"
 #include "core/err.h"
+#include "core/event.h"
 
 #define TW_VERSION "0.1.0"
 
@@ -24,6 +27,8 @@ enum tw_exit {
 /* A subcommand: argv[0] is its name; returns an enum tw_exit. "--help" prints its usage on stdout
  * and returns 0. Registered in the table of cli/main.c. */
 int tw_cli_decode(int argc, char **argv);
+int tw_cli_ingest(int argc, char **argv);
+int tw_cli_store(int argc, char **argv);
 
 /* ---- args.c: argument helpers ---------------------------------------------------------------- */
 
@@ -98,5 +103,32 @@ size_t tw_cli_counter_top(const struct tw_cli_counter *c, size_t k, struct tw_cl
 size_t tw_cli_counter_distinct(const struct tw_cli_counter *c);
 uint64_t tw_cli_counter_others(const struct tw_cli_counter *c);
 void tw_cli_counter_free(struct tw_cli_counter *c);
+
+/* ---- rejects.c: reporting and quarantining rejected records ---------------------------------- */
+
+struct tw_cli_rejects {
+	FILE *quar;                /* quarantine file (appended JSON lines), or NULL */
+	const char *quar_path;     /* its name, for messages */
+	int quar_errno;            /* first write error on it */
+	int failed;                /* 1 after a quarantine write or format failure */
+	struct tw_buf qline;       /* scratch for one quarantine line */
+	uint64_t n;                /* rejects seen */
+	uint64_t show_max;         /* rejects printed on stderr before only counting */
+	struct tw_cli_progress *pg; /* cleared before printing; may be NULL */
+	pthread_mutex_t mu;        /* serializes stderr output and quarantine writes */
+};
+
+/* Writes n bytes to stderr with control bytes shown as '?' (record text must not drive the terminal). */
+void tw_cli_put_clean(const char *p, size_t n);
+/* quar_path may be NULL. Prints the error and returns -1 if the quarantine file cannot be opened
+ * (r must still be closed). */
+int tw_cli_rejects_open(struct tw_cli_rejects *r, const char *quar_path, struct tw_cli_progress *pg);
+/* Prints the reject (the first show_max) and appends it to the quarantine file. TW_EIO (message
+ * in err) when the quarantine file cannot be written: the caller must stop. */
+enum tw_rc tw_cli_rejects_add(struct tw_cli_rejects *r, const struct tw_reject *rej, struct tw_err *err);
+/* "N more rejected records not shown (all are in FILE)" when some were not printed. */
+void tw_cli_rejects_report_hidden(const struct tw_cli_rejects *r);
+/* Closes the quarantine file; -1 if anything could not be written (already reported if at close). */
+int tw_cli_rejects_close(struct tw_cli_rejects *r);
 
 #endif

@@ -25,8 +25,6 @@
 #include "ingest/ingest.h"
 
 #define CMD "decode"
-#define REJECT_LINES_MAX 20             /* reject lines printed before only counting */
-#define QUARANTINE_BYTES_MAX (64 * 1024) /* bytes of a rejected record kept in the quarantine file */
 #define OUT_FLUSH_AT (1024 * 1024)      /* stdout write size */
 #define TOP_N 5                         /* rows per --summary table */
 #define TOP_MAX_KEYS 200000             /* distinct values a --summary table tracks */
@@ -54,11 +52,8 @@ static const struct {
 struct decode_ctx {
 	struct tw_cli_out out;         /* stdout */
 	unsigned fmt_flags;            /* TW_EVENTFMT_RAW with --raw */
-	FILE *quar;                    /* --quarantine file, or NULL */
-	const char *quar_path;         /* its name, for messages */
-	int quar_errno;                /* first write error on it */
-	struct tw_buf qline;           /* scratch for one quarantine line */
-	uint64_t rejects;              /* rejects seen by on_reject */
+	struct tw_cli_rejects rej;     /* stderr lines and the --quarantine file */
+	const char *quar_path;         /* --quarantine FILE, or NULL */
 	struct tw_cli_progress pg;     /* progress line (disabled unless stderr is a tty) */
 	struct tw_cli_counter *top[NTOP]; /* --summary counters, NULL without --summary */
 	enum stop stop;                /* set when the sink stops the source */
@@ -96,21 +91,6 @@ static void usage(FILE *f)
 	      "exit codes: 0 all decoded; 1 some records quarantined or paths unreadable;\n"
 	      "2 usage error; 3 I/O or internal error.\n",
 	      f);
-}
-
-/* Writes n bytes to stderr with control bytes shown as '?': record text quoted in reasons must
- * not drive the terminal. */
-static void put_clean(const char *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)p[i];
-		fputc(c < 0x20 || c == 0x7f ? '?' : c, stderr);
-	}
-}
-
-static void put_clean_str(const char *s)
-{
-	put_clean(s, strlen(s));
 }
 
 static uint64_t total_events(const struct tw_ingest_stats *st)
@@ -151,64 +131,13 @@ static enum tw_rc on_batch(void *vctx, struct tw_batch *batch, struct tw_err *er
 	return TW_OK;
 }
 
-/* Appends one quarantine JSON line for rej to ctx->qline. */
-static enum tw_rc quarantine_line(struct decode_ctx *ctx, const struct tw_reject *rej, struct tw_err *err)
-{
-	struct tw_buf *q = &ctx->qline;
-	size_t keep = rej->bytes.n;
-	int truncated = 0;
-	enum tw_rc rc;
-
-	if (keep > QUARANTINE_BYTES_MAX) {
-		keep = QUARANTINE_BYTES_MAX;
-		/* Cut at a UTF-8 character boundary so the kept prefix does not end in U+FFFD. */
-		for (int back = 0; back < 3 && keep > 0 && ((unsigned char)rej->bytes.p[keep] & 0xC0) == 0x80; back++)
-			keep--;
-		truncated = 1;
-	}
-	tw_buf_reset(q);
-	if ((rc = tw_buf_append(q, "{\"source\":", 10, err)) ||
-	    (rc = tw_json_write_str(q, rej->source, strlen(rej->source), err)) ||
-	    (rc = tw_buf_printf(q, err, ",\"line\":%llu,\"index\":%llu,\"offset\":%llu,\"reason\":",
-				(unsigned long long)rej->line, (unsigned long long)rej->index,
-				(unsigned long long)rej->offset)) ||
-	    (rc = tw_json_write_str(q, rej->reason, strlen(rej->reason), err)) ||
-	    (rc = tw_buf_append(q, ",\"bytes\":", 9, err)) ||
-	    (rc = tw_json_write_str(q, rej->bytes.p ? rej->bytes.p : "", keep, err)) ||
-	    (rc = tw_buf_printf(q, err, ",\"truncated\":%s}\n", truncated ? "true" : "false")))
-		return rc;
-	return TW_OK;
-}
-
 static enum tw_rc on_reject(void *vctx, const struct tw_reject *rej, struct tw_err *err)
 {
 	struct decode_ctx *ctx = vctx;
-	enum tw_rc rc = TW_OK;
 
-	pthread_mutex_lock(&ctx->mu);
-	ctx->rejects++;
-	if (ctx->rejects <= REJECT_LINES_MAX) {
-		tw_cli_progress_clear(&ctx->pg);
-		fputs("trailwatch: ", stderr);
-		put_clean_str(rej->source);
-		if (rej->line)
-			fprintf(stderr, ": line %llu", (unsigned long long)rej->line);
-		else
-			fprintf(stderr, ": offset %llu", (unsigned long long)rej->offset);
-		fprintf(stderr, " (record %llu): ", (unsigned long long)rej->index + 1);
-		put_clean_str(rej->reason);
-		fputc('\n', stderr);
-	}
-	if (ctx->quar) {
-		if (quarantine_line(ctx, rej, &ctx->ferr)) {
-			rc = stop_with(ctx, STOP_FAIL, err);
-		} else if (fwrite(ctx->qline.p, 1, ctx->qline.n, ctx->quar) != ctx->qline.n) {
-			ctx->quar_errno = errno ? errno : EIO;
-			rc = stop_with(ctx, STOP_QUAR_IO, err);
-		}
-	}
-	pthread_mutex_unlock(&ctx->mu);
-	return rc;
+	if (tw_cli_rejects_add(&ctx->rej, rej, &ctx->ferr) != TW_OK)
+		return stop_with(ctx, STOP_QUAR_IO, err);
+	return TW_OK;
 }
 
 static void on_progress(void *vctx, const struct tw_ingest_stats *st, const char *current)
@@ -238,7 +167,7 @@ static void print_summary(const struct decode_ctx *ctx, const struct tw_ingest_s
 		tw_cli_fmt_count(st->digests, a, sizeof a), tw_cli_fmt_count(st->control_messages, b, sizeof b),
 		tw_cli_fmt_count(st->skipped, c, sizeof c));
 	fprintf(stderr, "  quarantined: %s%s%s\n", tw_cli_fmt_count(st->quarantined, a, sizeof a),
-		ctx->quar && st->quarantined ? " -> " : "", ctx->quar && st->quarantined ? ctx->quar_path : "");
+		ctx->quar_path && st->quarantined ? " -> " : "", ctx->quar_path && st->quarantined ? ctx->quar_path : "");
 	fprintf(stderr, "  rate:        %s events/s, %s/s decoded\n",
 		tw_cli_fmt_count(secs > 0 ? (uint64_t)((double)events / secs) : 0, e, sizeof e),
 		tw_cli_fmt_bytes(secs > 0 ? (uint64_t)((double)st->bytes_decoded / secs) : 0, d, sizeof d));
@@ -251,7 +180,7 @@ static void print_summary(const struct decode_ctx *ctx, const struct tw_ingest_s
 			tw_cli_counter_distinct(ctx->top[t]), n ? "" : " none");
 		for (size_t i = 0; i < n; i++) {
 			fprintf(stderr, "    %12s  ", tw_cli_fmt_count(rows[i].n, a, sizeof a));
-			put_clean(rows[i].key.p, rows[i].key.n);
+			tw_cli_put_clean(rows[i].key.p, rows[i].key.n);
 			fputc('\n', stderr);
 		}
 	}
@@ -353,14 +282,10 @@ int tw_cli_decode(int argc, char **argv)
 		}
 	}
 
-	if (ctx.quar_path) {
-		ctx.quar = fopen(ctx.quar_path, "a");
-		if (!ctx.quar) {
-			fprintf(stderr, "trailwatch: %s: cannot open quarantine file: %s\n", ctx.quar_path,
-				strerror(errno));
-			ex = TW_EXIT_FAIL;
-			goto out;
-		}
+	tw_cli_progress_init(&ctx.pg, !quiet && isatty(STDERR_FILENO));
+	if (tw_cli_rejects_open(&ctx.rej, ctx.quar_path, &ctx.pg)) {
+		ex = TW_EXIT_FAIL;
+		goto out;
 	}
 	if (summary) {
 		for (size_t t = 0; t < NTOP; t++) {
@@ -378,9 +303,7 @@ int tw_cli_decode(int argc, char **argv)
 		size_t rec = lim.max_record > lim.max_payload ? lim.max_record : lim.max_payload;
 		tw_cli_out_init(&ctx.out, STDOUT_FILENO, OUT_FLUSH_AT, OUT_FLUSH_AT + 8 * rec + (1u << 20));
 	}
-	tw_buf_init(&ctx.qline, 8 * QUARANTINE_BYTES_MAX + 64 * 1024);
 	pthread_mutex_init(&ctx.mu, NULL);
-	tw_cli_progress_init(&ctx.pg, !quiet && isatty(STDERR_FILENO));
 
 	sink.on_batch = on_batch;
 	sink.on_reject = on_reject;
@@ -394,8 +317,9 @@ int tw_cli_decode(int argc, char **argv)
 		rc = tw_ingest_paths(paths, npaths, &lim, &sink, &hooks, &st, &err);
 	if (ctx.stop == STOP_NONE && tw_cli_out_flush(&ctx.out))
 		ctx.stop = ctx.out.broken ? STOP_EPIPE : STOP_OUT_IO;
-	if (ctx.quar && ctx.stop != STOP_QUAR_IO && fflush(ctx.quar)) {
-		ctx.quar_errno = errno;
+	if (ctx.rej.quar && ctx.stop != STOP_QUAR_IO && fflush(ctx.rej.quar)) {
+		tw_err_set(&ctx.ferr, TW_EIO, "%s: write error: %s", ctx.quar_path, strerror(errno));
+		ctx.rej.failed = 1;
 		ctx.stop = ctx.stop == STOP_NONE ? STOP_QUAR_IO : ctx.stop;
 	}
 	tw_cli_progress_clear(&ctx.pg);
@@ -410,7 +334,7 @@ int tw_cli_decode(int argc, char **argv)
 		ex = TW_EXIT_FAIL;
 		break;
 	case STOP_QUAR_IO:
-		fprintf(stderr, "trailwatch: %s: write error: %s\n", ctx.quar_path, strerror(ctx.quar_errno));
+		fprintf(stderr, "trailwatch: %s\n", ctx.ferr.msg);
 		ex = TW_EXIT_FAIL;
 		break;
 	case STOP_FAIL:
@@ -424,33 +348,24 @@ int tw_cli_decode(int argc, char **argv)
 		} else if (rc != TW_OK) {
 			/* A path the source could not read (its message names it); the others were decoded. */
 			fputs("trailwatch: ", stderr);
-			put_clean_str(err.msg);
+			tw_cli_put_clean(err.msg, strlen(err.msg));
 			fputc('\n', stderr);
 			ex = TW_EXIT_PARTIAL;
-		} else if (st.quarantined || ctx.rejects || bad_paths) {
+		} else if (st.quarantined || ctx.rej.n || bad_paths) {
 			ex = TW_EXIT_PARTIAL;
 		}
 		break;
 	}
-	if (ctx.rejects > REJECT_LINES_MAX) {
-		char n[32];
-		fprintf(stderr, "trailwatch: %s more rejected records not shown%s%s%s\n",
-			tw_cli_fmt_count(ctx.rejects - REJECT_LINES_MAX, n, sizeof n),
-			ctx.quar ? " (all are in " : " (keep them with --quarantine FILE)",
-			ctx.quar ? ctx.quar_path : "", ctx.quar ? ")" : "");
-	}
+	tw_cli_rejects_report_hidden(&ctx.rej);
 	if (!quiet)
 		print_summary(&ctx, &st, tw_cli_now() - t0);
 
 out:
-	if (ctx.quar && fclose(ctx.quar) && ex < TW_EXIT_FAIL && ctx.stop != STOP_QUAR_IO) {
-		fprintf(stderr, "trailwatch: %s: write error: %s\n", ctx.quar_path, strerror(errno));
+	if (tw_cli_rejects_close(&ctx.rej) && ex < TW_EXIT_FAIL)
 		ex = TW_EXIT_FAIL;
-	}
 	for (size_t t = 0; t < NTOP; t++)
 		tw_cli_counter_free(ctx.top[t]);
 	tw_cli_out_free(&ctx.out);
-	tw_buf_free(&ctx.qline);
 	if (paths != stdin_path)
 		free(paths);
 	return ex;
