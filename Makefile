@@ -19,8 +19,9 @@ CFLAGS_ALL = $(CSTD) $(OPT) $(WARN) -I. -pthread $(PKG_CFLAGS) $(EXTRA_CFLAGS)
 LDLIBS_ALL = $(PKG_LIBS) -pthread -lm
 
 # pkg-config name -> Debian package. Every library goes through pkg-config.
-PKGS         := zlib libpcre2-8 jansson libcurl rdkafka libisal
+PKGS         := zlib libzstd libpcre2-8 jansson libcurl rdkafka libisal
 PKG_DEB_zlib        := zlib1g-dev
+PKG_DEB_libzstd     := libzstd-dev
 PKG_DEB_libpcre2-8  := libpcre2-dev
 PKG_DEB_jansson     := libjansson-dev
 PKG_DEB_libcurl     := libcurl4-openssl-dev
