@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <stdint.h>
 #include <zlib.h>
 
 char *tw_test_tmpdir(void)
@@ -76,6 +77,25 @@ void tw_test_write_gzip(const char *path, const void *p, size_t n)
 	cr_assert(g != NULL, "%s: gzopen failed", path);
 	cr_assert(n == 0 || gzwrite(g, p, (unsigned)n) == (int)n, "%s: gzwrite failed", path);
 	cr_assert(gzclose(g) == Z_OK, "%s: gzclose failed", path);
+}
+
+unsigned char *tw_test_deflate(const void *p, size_t n, int wbits, size_t *outn)
+{
+	z_stream zs;
+	size_t cap = n + n / 10 + 1024;
+	unsigned char *out = malloc(cap);
+
+	cr_assert(out);
+	memset(&zs, 0, sizeof zs);
+	cr_assert_eq(deflateInit2(&zs, 6, Z_DEFLATED, wbits, 8, Z_DEFAULT_STRATEGY), Z_OK);
+	zs.next_in = (unsigned char *)(uintptr_t)p;
+	zs.avail_in = (uInt)n;
+	zs.next_out = out;
+	zs.avail_out = (uInt)cap;
+	cr_assert_eq(deflate(&zs, Z_FINISH), Z_STREAM_END);
+	*outn = zs.total_out;
+	deflateEnd(&zs);
+	return out;
 }
 
 char *tw_test_read_file(const char *path, size_t *n)

@@ -21,6 +21,9 @@ void tw_test_write_file(const char *path, const void *p, size_t n);
 char *tw_test_write_str(const char *dir, const char *name, const char *s);
 /* Writes gzip(p, n) to path (through zlib). */
 void tw_test_write_gzip(const char *path, const void *p, size_t n);
+/* Compresses p[0..n) with zlib: wbits 31 = gzip, 15 = zlib, -15 = raw deflate. Returns malloc'd
+ * bytes and *outn. */
+unsigned char *tw_test_deflate(const void *p, size_t n, int wbits, size_t *outn);
 /* Reads a whole file (malloc'd, NUL-terminated; *n may be NULL); NULL when it cannot be opened. */
 char *tw_test_read_file(const char *path, size_t *n);
 

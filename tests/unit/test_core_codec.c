@@ -8,29 +8,10 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "tests/helpers/helpers.h"
 #include "core/codec.h"
 
 /* ---- helpers -------------------------------------------------------------------------- */
-
-/* Compresses p with zlib: wbits 31 = gzip, 15 = zlib, -15 = raw deflate. Caller frees. */
-static unsigned char *zcompress(const void *p, size_t n, int wbits, size_t *outn)
-{
-	z_stream zs;
-	size_t cap = n + n / 10 + 1024;
-	unsigned char *out = malloc(cap);
-
-	cr_assert(out);
-	memset(&zs, 0, sizeof zs);
-	cr_assert_eq(deflateInit2(&zs, 6, Z_DEFLATED, wbits, 8, Z_DEFAULT_STRATEGY), Z_OK);
-	zs.next_in = (unsigned char *)(uintptr_t)p;
-	zs.avail_in = (uInt)n;
-	zs.next_out = out;
-	zs.avail_out = (uInt)cap;
-	cr_assert_eq(deflate(&zs, Z_FINISH), Z_STREAM_END);
-	*outn = zs.total_out;
-	deflateEnd(&zs);
-	return out;
-}
 
 /* Pseudo-random but compressible text (a log-like line with counters), deterministic. */
 static char *sample_text(size_t n)
@@ -169,8 +150,8 @@ Test(core_codec, base64_looks_like_only_encoded_blobs)
 Test(core_codec, sniff_tells_gzip_zlib_base64_plain)
 {
 	size_t gn, zn;
-	unsigned char *gz = zcompress("hello", 5, 31, &gn);
-	unsigned char *zl = zcompress("hello", 5, 15, &zn);
+	unsigned char *gz = tw_test_deflate("hello", 5, 31, &gn);
+	unsigned char *zl = tw_test_deflate("hello", 5, 15, &zn);
 
 	cr_assert_eq(tw_codec_sniff(gz, gn), TW_CODEC_GZIP);
 	cr_assert_eq(tw_codec_sniff(zl, zn), TW_CODEC_ZLIB);
@@ -192,7 +173,7 @@ static void roundtrip(int wbits, size_t n)
 {
 	char *text = sample_text(n);
 	size_t zn;
-	unsigned char *z = zcompress(text, n, wbits, &zn);
+	unsigned char *z = tw_test_deflate(text, n, wbits, &zn);
 	struct tw_err err = { 0 };
 	struct tw_buf out;
 	enum tw_rc rc;
@@ -221,8 +202,8 @@ Test(core_codec, inflate_gzip_zlib_raw_match_zlib_compressor)
 Test(core_codec, inflate_concatenated_gzip_members_and_nul_padding)
 {
 	size_t an, bn;
-	unsigned char *a = zcompress("first member\n", 13, 31, &an);
-	unsigned char *b = zcompress("second\n", 7, 31, &bn);
+	unsigned char *a = tw_test_deflate("first member\n", 13, 31, &an);
+	unsigned char *b = tw_test_deflate("second\n", 7, 31, &bn);
 	unsigned char *ab = calloc(1, an + bn + an + 16);
 	struct tw_err err = { 0 };
 	struct tw_buf out;
@@ -255,7 +236,7 @@ Test(core_codec, inflate_gzip_header_with_name_extra_comment)
 	 * then CRC-32 and ISIZE computed by zlib's crc32(). */
 	static const char text[] = "named member";
 	size_t rn;
-	unsigned char *raw = zcompress(text, 12, -15, &rn);
+	unsigned char *raw = tw_test_deflate(text, 12, -15, &rn);
 	unsigned char g[256];
 	size_t k = 0;
 	uLong crc = crc32(0, (const Bytef *)text, 12);
@@ -287,8 +268,8 @@ Test(core_codec, inflate_reports_crc_and_length_mismatch)
 {
 	char *text = sample_text(5000);
 	size_t gn, zn;
-	unsigned char *gz = zcompress(text, 5000, 31, &gn);
-	unsigned char *zl = zcompress(text, 5000, 15, &zn);
+	unsigned char *gz = tw_test_deflate(text, 5000, 31, &gn);
+	unsigned char *zl = tw_test_deflate(text, 5000, 15, &zn);
 	struct tw_err err = { 0 };
 	struct tw_buf out;
 
@@ -315,8 +296,8 @@ Test(core_codec, inflate_every_truncation_is_an_error_not_a_crash)
 {
 	char *text = sample_text(4000);
 	size_t gn, zn;
-	unsigned char *gz = zcompress(text, 4000, 31, &gn);
-	unsigned char *zl = zcompress(text, 4000, 15, &zn);
+	unsigned char *gz = tw_test_deflate(text, 4000, 31, &gn);
+	unsigned char *zl = tw_test_deflate(text, 4000, 15, &zn);
 	struct tw_err err = { 0 };
 	struct tw_buf out;
 
@@ -349,7 +330,7 @@ Test(core_codec, inflate_corrupt_body_is_eparse)
 {
 	char *text = sample_text(20000);
 	size_t gn;
-	unsigned char *gz = zcompress(text, 20000, 31, &gn);
+	unsigned char *gz = tw_test_deflate(text, 20000, 31, &gn);
 	struct tw_err err = { 0 };
 	struct tw_buf out;
 	int failures = 0;
@@ -377,7 +358,7 @@ Test(core_codec, inflate_stops_gzip_bomb_at_the_cap)
 {
 	size_t big = 16u << 20, gn;
 	char *zeros = calloc(1, big);
-	unsigned char *gz = zcompress(zeros, big, 31, &gn);
+	unsigned char *gz = tw_test_deflate(zeros, big, 31, &gn);
 	struct tw_err err = { 0 };
 	struct tw_buf out;
 

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "tests/helpers/helpers.h"
 #include "ingest/ingest.h"
 #include "ingest/ingest_int.h"
 #include "ingest/split.h"
@@ -611,23 +612,6 @@ static int ct_record(char *out, size_t cap, const char *id)
 			"\"eventType\":\"AwsApiCall\",\"recipientAccountId\":\"123456789012\"}", id);
 }
 
-static unsigned char *zpack(const void *p, size_t n, int wbits, size_t *outn)
-{
-	z_stream zs;
-	size_t cap = n + n / 10 + 1024;
-	unsigned char *out = malloc(cap);
-	memset(&zs, 0, sizeof zs);
-	cr_assert_eq(deflateInit2(&zs, 6, Z_DEFLATED, wbits, 8, Z_DEFAULT_STRATEGY), Z_OK);
-	zs.next_in = (unsigned char *)(uintptr_t)p;
-	zs.avail_in = (uInt)n;
-	zs.next_out = out;
-	zs.avail_out = (uInt)cap;
-	cr_assert_eq(deflate(&zs, Z_FINISH), Z_STREAM_END);
-	*outn = zs.total_out;
-	deflateEnd(&zs);
-	return out;
-}
-
 static char *b64enc(const unsigned char *p, size_t n)
 {
 	static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -692,7 +676,7 @@ Test(ingest_decode, gzip_zlib_and_base64_blobs_give_the_same_events)
 	}
 	for (int form = 0; form < 3; form++) {
 		struct seen s = { 0 };
-		unsigned char *z = zpack(in, n, form == 1 ? 15 : 31, &zn);
+		unsigned char *z = tw_test_deflate(in, n, form == 1 ? 15 : 31, &zn);
 		char *b = form == 2 ? b64enc(z, zn) : NULL;
 		cr_assert_eq(run_buffer(b ? b : (char *)z, b ? strlen(b) : zn, NULL, &s, &st), TW_OK);
 		cr_assert_eq(s.nev, 3, "form %d: %zu events, %zu rejects (%s)", form, s.nev, s.nrej, s.rej[0].reason);
@@ -763,7 +747,7 @@ Test(ingest_decode, kinesis_event_of_cloudwatch_payloads)
 			      "{\"id\":\"1\",\"timestamp\":1700000000000,\"message\":\"hello\"},"
 			      "{\"id\":\"2\",\"timestamp\":1700000000001,\"message\":\"world\"}]}";
 	size_t zn;
-	unsigned char *z = zpack(payload, strlen(payload), 31, &zn);
+	unsigned char *z = tw_test_deflate(payload, strlen(payload), 31, &zn);
 	char *b = b64enc(z, zn);
 	char *in = malloc(2 * strlen(b) + 512);
 	struct seen s = { 0 };

@@ -82,23 +82,6 @@ static void write_gz(const char *path, const void *p, size_t n)
 	cr_assert_eq(gzclose(g), Z_OK);
 }
 
-static unsigned char *zpack(const void *p, size_t n, int wbits, size_t *outn)
-{
-	z_stream zs;
-	size_t cap = n + n / 10 + 1024;
-	unsigned char *out = malloc(cap);
-	memset(&zs, 0, sizeof zs);
-	cr_assert_eq(deflateInit2(&zs, 6, Z_DEFLATED, wbits, 8, Z_DEFAULT_STRATEGY), Z_OK);
-	zs.next_in = (unsigned char *)(uintptr_t)p;
-	zs.avail_in = (uInt)n;
-	zs.next_out = out;
-	zs.avail_out = (uInt)cap;
-	cr_assert_eq(deflate(&zs, Z_FINISH), Z_STREAM_END);
-	*outn = zs.total_out;
-	deflateEnd(&zs);
-	return out;
-}
-
 /* ---- a sink that remembers everything ----------------------------------------------------------- */
 
 struct evrec {
@@ -343,7 +326,7 @@ Test(ingest_source, truncated_gzip_keeps_records_before_the_cut)
 	char *dir = tw_test_tmpdir(), *path = tw_test_join(dir, "cut.json.gz");
 	size_t n, zn;
 	char *text = ndjson(3000, NULL, 0, "\n", &n);
-	unsigned char *z = zpack(text, n, 31, &zn);
+	unsigned char *z = tw_test_deflate(text, n, 31, &zn);
 	struct rec r = { 0 };
 	struct tw_ingest_stats st;
 	struct tw_err err;
@@ -393,7 +376,7 @@ Test(ingest_source, gzip_bomb_stops_at_max_inflated_in_bounded_memory)
 		p[len + 1023] = '\n';
 		len += 1024;
 	}
-	z = zpack(p, block, 31, &zn);
+	z = tw_test_deflate(p, block, 31, &zn);
 	f = fopen(path, "wb");
 	for (int i = 0; i < 1000; i++)
 		cr_assert_eq(fwrite(z, 1, zn, f), zn);
@@ -435,7 +418,7 @@ Test(ingest_source, crc_mismatch_and_zlib_and_crlf)
 	char *crlf = tw_test_join(dir, "crlf.jsonl");
 	size_t n, zn;
 	char *text = ndjson(50, NULL, 0, "\r\n", &n);
-	unsigned char *z = zpack(text, n, 31, &zn);
+	unsigned char *z = tw_test_deflate(text, n, 31, &zn);
 	struct rec r = { 0 };
 	struct tw_ingest_stats st;
 	struct tw_err err;
@@ -449,7 +432,7 @@ Test(ingest_source, crc_mismatch_and_zlib_and_crlf)
 	rec_free(&r);
 	free(z);
 
-	z = zpack(text, n, 15, &zn);
+	z = tw_test_deflate(text, n, 15, &zn);
 	tw_test_write_file(zl, z, zn);
 	cr_assert_eq(run1(zl, 1, &r, &st, &err), TW_OK, "%s", err.msg);
 	cr_assert_eq(r.nev, 50);
