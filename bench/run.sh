@@ -90,3 +90,48 @@ row "trailwatch decode --threads 1" "$tw1_s" "$records" "$tw1_rss" ""
 row "zcat | jq -c ." "$jq_s" "$records" 0 "$jq_note"
 awk -v a="$tw_s" -v b="$jq_s" -v c="$tw1_s" 'BEGIN {
 	printf "  ratio: trailwatch decode is %.1fx faster than zcat | jq (%.1fx on one thread)\n", b / a, b / c }'
+
+# ---- the store: trailwatch ingest into a fresh store ------------------------------------------
+# Yardsticks on the same records: the raw JSONL, gzip -9 and zstd -19 of it (sizes computed once
+# and cached beside the data file: zstd -19 of 1.25 GB takes minutes), and the time of gzip -6 on
+# the raw file, measured in this run since it moves with the machine.
+[ "${BENCH_STORE:-1}" = 1 ] || exit 0
+raw="$data.raw"
+sizes="$data.sizes"
+if [ ! -f "$raw" ]; then
+	echo "bench: writing the raw JSONL once ($raw)"
+	zcat "$data" >"$raw.tmp" && mv "$raw.tmp" "$raw"
+fi
+if [ ! -f "$sizes" ]; then
+	echo "bench: computing gzip -9 and zstd -19 sizes of the raw JSONL once (several minutes)"
+	g9=$(gzip -9 -c "$raw" | wc -c)
+	z19=$(zstd -19 -T0 -q -c "$raw" | wc -c)
+	echo "$g9 $z19" >"$sizes.tmp" && mv "$sizes.tmp" "$sizes"
+fi
+set -- $(cat "$sizes")
+g9=$1 z19=$2
+tmpd=$(mktemp -d "${TMPDIR:-/tmp}/tw-bench-store.XXXXXX")
+trap 'rm -rf "$tmpd"' EXIT INT TERM
+echo "bench: trailwatch ingest into a fresh store, and gzip -6 of the raw file"
+set -- $(measure "$bin" ingest --quiet --store "$tmpd/store" "$data" 2>"$tmpd/err")
+ing_s=$1 ing_rss=$2 ing_rc=$3
+if [ "$ing_rc" -ne 0 ]; then
+	echo "bench: trailwatch ingest failed (exit $ing_rc):" >&2
+	head -20 "$tmpd/err" >&2
+	exit 1
+fi
+store_bytes=$(du -sb "$tmpd/store" | cut -f1)
+quar=$(wc -c <"$tmpd/store/quarantine.jsonl" 2>/dev/null || echo 0)
+store_bytes=$((store_bytes - quar))
+set -- $(measure gzip -6 -c "$raw")
+gz6_s=$1
+echo
+echo "results: the store ($records records, rates over the uncompressed JSON):"
+row "trailwatch ingest" "$ing_s" "$records" "$ing_rss" ""
+row "gzip -6 of the raw JSONL (yardstick)" "$gz6_s" "$records" 0 ""
+awk -v s="$store_bytes" -v u="$ubytes" -v g="$g9" -v z="$z19" -v a="$ing_s" -v b="$gz6_s" 'BEGIN {
+	printf "  sizes: raw JSONL %.1f MB, gzip -9 %.1f MB, zstd -19 %.1f MB, store %.1f MB (index included)\n",
+		u / 1e6, g / 1e6, z / 1e6, s / 1e6
+	printf "  store = %.3fx raw, %.3fx gzip -9, %.3fx zstd -19; ingest takes %.2fx the time of gzip -6\n",
+		s / u, s / g, s / z, a / b }'
+"$bin" store stats "$tmpd/store" | sed 's/^/  /'
