@@ -1,0 +1,1853 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* index/segment.c: writes and reads immutable segment files (index/segment.h): records in
+ * compressed blocks, a block table, delta-varint postings per indexed field, an event-id index,
+ * a section table and a footer. The reader mmaps the file and trusts no length or offset in it.
+ *
+ * Byte layout, version 1 (integers little-endian; the same text is in index/FORMAT.md):
+ *
+ *   header, 16 bytes:  magic "TWSEG\r\n\x1a" | u32 version = 1 | u32 flags = 0
+ *   blocks:            back to back from offset 16; each is the stored (compressed) form of
+ *                      records encoded with tw_evcodec_encode, back to back, nothing else
+ *   sections:          anywhere between the last block and the section table, each with a CRC
+ *     block table:     u32 nblocks | u32 0 | nblocks x 48-byte entry:
+ *                      u32 first | u32 count | i64 tmin | i64 tmax | u64 offset | u32 clen |
+ *                      u32 ulen | u32 codec (0 raw, 1 zlib deflate, 2 zstd) | u32 crc32c(stored)
+ *     postings (one per field of enum tw_ix but eventID):
+ *                      u32 codec (0 raw, 2 zstd) | u32 field | u64 ulen | body (stored form)
+ *                      body: varint nvalues, then per value in byte order: varint vlen >= 1,
+ *                      value bytes, varint count >= 1, varint plen, plen bytes of postings
+ *                      (varint first id, then count-1 varint gaps >= 1)
+ *     id index:        u64 n | n x (u64 hash | u32 record), sorted by (hash, record)
+ *   section table:     u32 nsections | u32 0 | nsections x 32-byte entry:
+ *                      u32 kind (1 block table, 2 postings, 3 id index) | u32 field |
+ *                      u64 offset | u64 length | u32 crc32c(section bytes) | u32 0
+ *   footer, 72 bytes:  u64 sectab_off | u64 sectab_len | u32 sectab_crc | u32 nblocks |
+ *                      u64 records | i64 tmin | i64 tmax | u64 raw_bytes | u32 0 |
+ *                      u32 crc32c(footer bytes 0..59) | magic "TWSEG\r\n\x1a"
+ *
+ * Bounds: a stored blob of length c never claims ulen > 1024 c + 65536 (the writer stores raw
+ * instead), block ulen <= 1 GiB; so the reader never allocates beyond what the file justifies. */
+#include "index/segment.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include "index/evcodec.h"
+#include "index/segment_int.h"
+#include "index/wal.h"
+
+static const char seg_magic[8] = { 'T', 'W', 'S', 'E', 'G', '\r', '\n', 0x1a };
+
+enum { SEC_BLOCKS = 1, SEC_POSTINGS = 2, SEC_IDS = 3 };
+
+/* ---- small helpers ------------------------------------------------------------------------ */
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+static void put64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static uint64_t get64(const uint8_t *p)
+{
+	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
+}
+
+static enum tw_rc put_varint(struct tw_buf *b, uint64_t v, struct tw_err *err)
+{
+	uint8_t t[10];
+	size_t n = 0;
+	do {
+		uint8_t c = v & 0x7f;
+		v >>= 7;
+		t[n++] = (uint8_t)(c | (v ? 0x80 : 0));
+	} while (v);
+	return tw_buf_append(b, t, n, err);
+}
+
+/* Reads a minimal LEB128 varint; 0 on truncation or a non-canonical form. */
+static int get_varint(const uint8_t **pp, const uint8_t *end, uint64_t *v)
+{
+	const uint8_t *p = *pp;
+	uint64_t r = 0;
+	for (int i = 0; i < 10; i++) {
+		if (p >= end)
+			return 0;
+		uint8_t c = *p++;
+		if (i == 9 && c > 1)
+			return 0;
+		r |= (uint64_t)(c & 0x7f) << (7 * i);
+		if (!(c & 0x80)) {
+			if (c == 0 && i > 0)
+				return 0;
+			*pp = p;
+			*v = r;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static int str_cmp(struct tw_str a, struct tw_str b)
+{
+	size_t m = a.n < b.n ? a.n : b.n;
+	int c = m ? memcmp(a.p, b.p, m) : 0;
+	if (c)
+		return c < 0 ? -1 : 1;
+	return a.n < b.n ? -1 : a.n > b.n;
+}
+
+int tw_seg_order(const struct tw_event *a, const struct tw_event *b)
+{
+	int c = str_cmp(a->f[TW_F_PRINCIPAL], b->f[TW_F_PRINCIPAL]);
+	if (!c)
+		c = str_cmp(a->f[TW_F_EVENT_SOURCE], b->f[TW_F_EVENT_SOURCE]);
+	if (!c)
+		c = str_cmp(a->f[TW_F_EVENT_NAME], b->f[TW_F_EVENT_NAME]);
+	if (!c && a->time_ms != b->time_ms)
+		c = a->time_ms < b->time_ms ? -1 : 1;
+	if (!c)
+		c = str_cmp(a->f[TW_F_EVENT_ID], b->f[TW_F_EVENT_ID]);
+	return c;
+}
+
+/* FNV-1a over the bytes, then a xor-shift-multiply finish so every bit mixes into the top. */
+static uint64_t hash_bytes(uint64_t h, const void *p, size_t n)
+{
+	const uint8_t *s = p;
+	for (size_t i = 0; i < n; i++) {
+		h ^= s[i];
+		h *= 0x100000001b3ull;
+	}
+	h ^= h >> 31;
+	h *= 0xd6e8feb86659fd93ull;
+	h ^= h >> 29;
+	h *= 0xa0761d6478bd642full;
+	h ^= h >> 32;
+	return h;
+}
+
+static uint64_t default_id_hash(struct tw_str id)
+{
+	return hash_bytes(0xcbf29ce484222325ull, id.p, id.n);
+}
+
+static uint64_t (*id_hash_fn)(struct tw_str) = default_id_hash;
+
+uint64_t tw_seg_id_hash(struct tw_str id)
+{
+	return id_hash_fn(id);
+}
+
+void tw_seg_test_set_id_hash(uint64_t (*fn)(struct tw_str id))
+{
+	id_hash_fn = fn ? fn : default_id_hash;
+}
+
+/* ---- indexed fields ----------------------------------------------------------------------- */
+
+/* enum tw_field of each indexed field, or -1 for the ones computed otherwise. */
+static const int ix_field[TW_IX__COUNT] = {
+	[TW_IX_EVENT_NAME] = TW_F_EVENT_NAME,     [TW_IX_EVENT_SOURCE] = TW_F_EVENT_SOURCE,
+	[TW_IX_REGION] = TW_F_REGION,             [TW_IX_ACCOUNT] = TW_F_ACCOUNT,
+	[TW_IX_PRINCIPAL] = TW_F_PRINCIPAL,       [TW_IX_IDENTITY_TYPE] = TW_F_IDENTITY_TYPE,
+	[TW_IX_USER_NAME] = TW_F_USER_NAME,       [TW_IX_ACCESS_KEY] = TW_F_ACCESS_KEY,
+	[TW_IX_SSO_USER] = TW_F_SSO_USER,         [TW_IX_SESSION_ISSUER] = TW_F_SESSION_ISSUER,
+	[TW_IX_SOURCE_IP] = TW_F_SOURCE_IP,       [TW_IX_ERROR_CODE] = TW_F_ERROR_CODE,
+	[TW_IX_READ_ONLY] = -1,                   [TW_IX_RESOURCE] = -1,
+	[TW_IX_LOG_GROUP] = TW_F_LOG_GROUP,       [TW_IX_LOG_STREAM] = TW_F_LOG_STREAM,
+	[TW_IX_KIND] = -1,                        [TW_IX_EVENT_ID] = TW_F_EVENT_ID,
+};
+
+const char *tw_ix_name(enum tw_ix f)
+{
+	switch (f) {
+	case TW_IX_READ_ONLY: return "readOnly";
+	case TW_IX_RESOURCE: return "resource";
+	case TW_IX_KIND: return "kind";
+	case TW_IX__COUNT: break;
+	default:
+		if ((unsigned)f < TW_IX__COUNT)
+			return tw_field_name((enum tw_field)ix_field[f]);
+	}
+	return "?";
+}
+
+int tw_ix_lookup(const char *name, size_t n)
+{
+	for (int f = 0; f < TW_IX__COUNT; f++) {
+		const char *s = tw_ix_name((enum tw_ix)f);
+		if (strlen(s) == n && memcmp(s, name, n) == 0)
+			return f;
+	}
+	if (n == 9 && memcmp(name, "resources", 9) == 0)
+		return TW_IX_RESOURCE;
+	int fld = tw_field_lookup(name, n);
+	if (fld < 0)
+		return -1;
+	for (int f = 0; f < TW_IX__COUNT; f++)
+		if (ix_field[f] == fld)
+			return f;
+	return -1;
+}
+
+/* Calls fn for each value of indexed field f in ev (not eventID); duplicates are skipped. */
+static int ix_values(const struct tw_event *ev, int f, void (*fn)(void *ctx, struct tw_str v),
+		     void *ctx)
+{
+	if (f == TW_IX_READ_ONLY) {
+		if (ev->read_only == 1)
+			fn(ctx, TW_STR_LIT("true"));
+		else if (ev->read_only == 0)
+			fn(ctx, TW_STR_LIT("false"));
+	} else if (f == TW_IX_KIND) {
+		const char *k = tw_kind_name(ev->kind);
+		fn(ctx, (struct tw_str){ k, strlen(k) });
+	} else if (f == TW_IX_RESOURCE) {
+		for (uint32_t i = 0; i < ev->nresources; i++) {
+			struct tw_str r = ev->resources[i];
+			if (!r.n)
+				continue;
+			int dup = 0;
+			for (uint32_t j = 0; j < i && !dup; j++)
+				dup = str_cmp(ev->resources[j], r) == 0;
+			if (!dup)
+				fn(ctx, r);
+		}
+	} else if (ev->f[ix_field[f]].n) {
+		fn(ctx, ev->f[ix_field[f]]);
+	}
+	return 0;
+}
+
+/* ---- compression -------------------------------------------------------------------------- */
+
+static pthread_key_t dctx_key;
+static pthread_once_t dctx_once = PTHREAD_ONCE_INIT;
+static int dctx_key_ok;
+
+static void dctx_free(void *p)
+{
+	ZSTD_freeDCtx(p);
+}
+static void dctx_init(void)
+{
+	dctx_key_ok = pthread_key_create(&dctx_key, dctx_free) == 0;
+}
+/* The calling thread's zstd decompression context (created once per thread). */
+static ZSTD_DCtx *thread_dctx(void)
+{
+	pthread_once(&dctx_once, dctx_init);
+	if (!dctx_key_ok)
+		return NULL;
+	ZSTD_DCtx *d = pthread_getspecific(dctx_key);
+	if (!d) {
+		d = ZSTD_createDCtx();
+		if (d && pthread_setspecific(dctx_key, d) != 0) {
+			ZSTD_freeDCtx(d);
+			d = NULL;
+		}
+	}
+	return d;
+}
+
+/* Decompresses stored (n bytes, codec) into exactly ulen bytes at out; 0 on any mismatch. */
+static int unpack(int codec, const uint8_t *stored, size_t n, uint8_t *out, size_t ulen)
+{
+	if (codec == TW_SEG_RAW) {
+		if (n != ulen)
+			return 0;
+		if (n)
+			memcpy(out, stored, n);
+		return 1;
+	}
+	if (codec == TW_SEG_DEFLATE) {
+		uLongf dl = ulen;
+		if (ulen > ULONG_MAX || n > ULONG_MAX)
+			return 0;
+		return uncompress(out, &dl, stored, n) == Z_OK && dl == ulen;
+	}
+	if (codec == TW_SEG_ZSTD) {
+		ZSTD_DCtx *d = thread_dctx();
+		size_t r;
+		if (d)
+			r = ZSTD_decompressDCtx(d, out, ulen, stored, n);
+		else
+			r = ZSTD_decompress(out, ulen, stored, n);
+		return !ZSTD_isError(r) && r == ulen;
+	}
+	return 0;
+}
+
+static int ulen_ok(uint64_t stored, uint64_t ulen)
+{
+	return ulen <= stored * TW_SEG_MAX_RATIO + 65536;
+}
+
+/* ---- writer ------------------------------------------------------------------------------- */
+
+/* One distinct (field, value) being collected, with its growing record-id list. */
+struct pent {
+	uint32_t field; /* enum tw_ix */
+	uint32_t vlen;  /* value length */
+	size_t voff;    /* value bytes at vals.p + voff */
+	uint64_t hash;  /* hash of (field, value) */
+	uint32_t *ids;  /* record ids, ascending */
+	uint32_t n;     /* ids in use */
+	uint32_t cap;   /* ids allocated */
+};
+
+/* One block written, as it goes into the block table. */
+struct wblk {
+	uint32_t first, count; /* record range */
+	int64_t tmin, tmax;    /* time range */
+	uint64_t off;          /* file offset */
+	uint32_t clen, ulen;   /* stored / uncompressed bytes */
+	uint32_t codec, crc;   /* codec and CRC32C of the stored bytes */
+};
+
+/* One id-index entry. */
+struct identry {
+	uint64_t hash; /* tw_seg_id_hash(eventID) */
+	uint32_t rec;  /* record id */
+};
+
+struct tw_segw {
+	char *path;               /* final path */
+	char *tmp;                /* path.tmp being written */
+	int fd;                   /* open on tmp, or -1 */
+	struct tw_seg_opts opts;  /* options, defaults filled in */
+	ZSTD_CCtx *cctx;          /* reused zstd context */
+	struct tw_buf blk;        /* records of the current block */
+	struct tw_buf cbuf;       /* compression scratch */
+	uint32_t blk_count;       /* records in the current block */
+	int64_t blk_tmin, blk_tmax; /* their time range */
+	uint64_t off;             /* bytes written to the file so far */
+	struct wblk *blocks;      /* blocks written */
+	size_t nblocks, cap_blocks; /* in use / allocated */
+	uint64_t records;         /* records added */
+	int64_t tmin, tmax;       /* time range of all records */
+	uint64_t raw_bytes;       /* sum of raw lengths */
+	struct tw_buf prevkey;    /* bytes of the previous record's order key */
+	struct tw_event prev;     /* previous record's key fields (pointing into prevkey) */
+	struct tw_buf vals;       /* value bytes of the postings entries */
+	struct pent *ents;        /* postings entries */
+	size_t nents, cap_ents;   /* in use / allocated */
+	uint32_t *slots;          /* hash table of entry index + 1 (0 = empty) */
+	size_t nslots;            /* power of two */
+	struct identry *ids;      /* id index entries */
+	size_t nids, cap_ids;     /* in use / allocated */
+	enum tw_rc sticky;        /* first failure; later calls return it */
+	struct tw_err sticky_err; /* its message */
+	uint32_t cur_rec;         /* record being indexed (for the add callback) */
+	enum tw_rc cb_rc;         /* failure inside the add callback */
+	struct tw_err *cb_err;    /* where the callback reports */
+	int cur_field;            /* field being indexed */
+};
+
+void tw_seg_opts_default(struct tw_seg_opts *o)
+{
+	o->codec = TW_SEG_ZSTD;
+	o->level = 0;
+	o->block_bytes = 1u << 20;
+	o->fsync = 1;
+}
+
+static enum tw_rc write_all(struct tw_segw *w, const void *p, size_t n, struct tw_err *err)
+{
+	const char *s = p;
+	while (n) {
+		ssize_t k = write(w->fd, s, n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return tw_err_set(err, TW_EIO, "%s: write: %s", w->tmp,
+					  k < 0 ? strerror(errno) : "no progress");
+		s += k;
+		n -= (size_t)k;
+		w->off += (uint64_t)k;
+	}
+	return TW_OK;
+}
+
+enum tw_rc tw_segw_open(const char *path, const struct tw_seg_opts *opts, struct tw_segw **out,
+			struct tw_err *err)
+{
+	struct tw_segw *w = calloc(1, sizeof(*w));
+	if (!w)
+		return tw_err_set(err, TW_ENOMEM, "%s: out of memory", path);
+	w->fd = -1;
+	tw_seg_opts_default(&w->opts);
+	if (opts) {
+		w->opts = *opts;
+		if (!w->opts.block_bytes)
+			w->opts.block_bytes = 1u << 20;
+	}
+	if (w->opts.codec != TW_SEG_RAW && w->opts.codec != TW_SEG_DEFLATE &&
+	    w->opts.codec != TW_SEG_ZSTD) {
+		free(w);
+		return tw_err_set(err, TW_EINVAL, "%s: unknown segment codec %d", path, (int)opts->codec);
+	}
+	if (w->opts.block_bytes > TW_SEG_MAX_BLOCK / 2)
+		w->opts.block_bytes = TW_SEG_MAX_BLOCK / 2;
+	tw_buf_init(&w->blk, TW_SEG_MAX_BLOCK);
+	tw_buf_init(&w->cbuf, SIZE_MAX / 2);
+	tw_buf_init(&w->prevkey, SIZE_MAX / 2);
+	tw_buf_init(&w->vals, SIZE_MAX / 2);
+	w->tmin = INT64_MAX;
+	w->tmax = INT64_MIN;
+	w->path = strdup(path);
+	w->tmp = malloc(strlen(path) + 5);
+	w->nslots = 1024;
+	w->slots = calloc(w->nslots, sizeof(*w->slots));
+	if (w->opts.codec == TW_SEG_ZSTD)
+		w->cctx = ZSTD_createCCtx();
+	if (!w->path || !w->tmp || !w->slots || (w->opts.codec == TW_SEG_ZSTD && !w->cctx)) {
+		tw_segw_abort(w);
+		return tw_err_set(err, TW_ENOMEM, "%s: out of memory", path);
+	}
+	sprintf(w->tmp, "%s.tmp", path);
+	w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (w->fd < 0) {
+		enum tw_rc rc = tw_err_set(err, errno == ENOENT ? TW_ENOENT : TW_EIO, "%s: open: %s",
+					   w->tmp, strerror(errno));
+		free(w->tmp);
+		w->tmp = NULL; /* nothing to remove */
+		tw_segw_abort(w);
+		return rc;
+	}
+	uint8_t h[TW_SEG_HEADER_SIZE];
+	memcpy(h, seg_magic, 8);
+	put32(h + 8, TW_SEG_VERSION);
+	put32(h + 12, 0);
+	enum tw_rc rc = write_all(w, h, sizeof(h), err);
+	if (rc) {
+		tw_segw_abort(w);
+		return rc;
+	}
+	*out = w;
+	return TW_OK;
+}
+
+/* Compresses src with the writer's codec into w->cbuf; falls back to raw when the codec fails
+ * to shrink it or the ratio would exceed what readers accept. *codec gets what was used. */
+static enum tw_rc pack(struct tw_segw *w, int want, int level, const void *src, size_t n,
+		       const void **stored, size_t *sn, int *codec, struct tw_err *err)
+{
+	enum tw_rc rc;
+	*codec = TW_SEG_RAW;
+	*stored = src;
+	*sn = n;
+	if (want == TW_SEG_ZSTD) {
+		size_t bound = ZSTD_compressBound(n);
+		tw_buf_reset(&w->cbuf);
+		if ((rc = tw_buf_reserve(&w->cbuf, bound, err)))
+			return rc;
+		if (!w->cctx && !(w->cctx = ZSTD_createCCtx()))
+			return tw_err_set(err, TW_ENOMEM, "%s: out of memory", w->tmp);
+		size_t r = ZSTD_compressCCtx(w->cctx, w->cbuf.p, bound, src, n, level ? level : 1);
+		if (ZSTD_isError(r))
+			return tw_err_set(err, TW_EIO, "%s: zstd: %s", w->tmp, ZSTD_getErrorName(r));
+		if (r < n && ulen_ok(r, n)) {
+			*codec = TW_SEG_ZSTD;
+			*stored = w->cbuf.p;
+			*sn = r;
+		}
+	} else if (want == TW_SEG_DEFLATE) {
+		uLongf bound = compressBound(n);
+		tw_buf_reset(&w->cbuf);
+		if ((rc = tw_buf_reserve(&w->cbuf, bound, err)))
+			return rc;
+		int zr = compress2((Bytef *)w->cbuf.p, &bound, src, n, level ? level : 6);
+		if (zr != Z_OK)
+			return tw_err_set(err, TW_EIO, "%s: zlib compress2 failed (%d)", w->tmp, zr);
+		if (bound < n && ulen_ok(bound, n)) {
+			*codec = TW_SEG_DEFLATE;
+			*stored = w->cbuf.p;
+			*sn = bound;
+		}
+	}
+	return TW_OK;
+}
+
+static enum tw_rc flush_block(struct tw_segw *w, struct tw_err *err)
+{
+	if (!w->blk_count)
+		return TW_OK;
+	const void *stored;
+	size_t sn;
+	int codec;
+	enum tw_rc rc = pack(w, w->opts.codec, w->opts.level, w->blk.p, w->blk.n, &stored, &sn,
+			     &codec, err);
+	if (rc)
+		return rc;
+	if (w->nblocks == w->cap_blocks) {
+		size_t nc = w->cap_blocks ? 2 * w->cap_blocks : 16;
+		struct wblk *nb = realloc(w->blocks, nc * sizeof(*nb));
+		if (!nb)
+			return tw_err_set(err, TW_ENOMEM, "%s: out of memory", w->tmp);
+		w->blocks = nb;
+		w->cap_blocks = nc;
+	}
+	struct wblk *b = &w->blocks[w->nblocks];
+	b->first = (uint32_t)(w->records - w->blk_count);
+	b->count = w->blk_count;
+	b->tmin = w->blk_tmin;
+	b->tmax = w->blk_tmax;
+	b->off = w->off;
+	b->clen = (uint32_t)sn;
+	b->ulen = (uint32_t)w->blk.n;
+	b->codec = (uint32_t)codec;
+	b->crc = tw_wal_crc32c(0, stored, sn);
+	if ((rc = write_all(w, stored, sn, err)))
+		return rc;
+	w->nblocks++;
+	w->blk_count = 0;
+	tw_buf_reset(&w->blk);
+	return TW_OK;
+}
+
+/* Adds the current record to the postings of (w->cur_field, v). */
+static void add_posting(void *ctx, struct tw_str v)
+{
+	struct tw_segw *w = ctx;
+	if (w->cb_rc)
+		return;
+	uint32_t fld = (uint32_t)w->cur_field;
+	uint64_t h = hash_bytes(0xcbf29ce484222325ull ^ ((uint64_t)fld * 0x9e3779b97f4a7c15ull), v.p, v.n);
+	size_t mask = w->nslots - 1, i = h & mask;
+	struct pent *e = NULL;
+	while (w->slots[i]) {
+		struct pent *c = &w->ents[w->slots[i] - 1];
+		if (c->hash == h && c->field == fld && c->vlen == v.n &&
+		    memcmp(w->vals.p + c->voff, v.p, v.n) == 0) {
+			e = c;
+			break;
+		}
+		i = (i + 1) & mask;
+	}
+	if (!e) {
+		if (v.n > UINT32_MAX || w->nents >= UINT32_MAX - 1) {
+			w->cb_rc = tw_err_set(w->cb_err, TW_ELIMIT, "%s: too many or too long values",
+					      w->tmp);
+			return;
+		}
+		if (w->nents == w->cap_ents) {
+			size_t nc = w->cap_ents ? 2 * w->cap_ents : 256;
+			struct pent *ne = realloc(w->ents, nc * sizeof(*ne));
+			if (!ne)
+				goto nomem;
+			w->ents = ne;
+			w->cap_ents = nc;
+		}
+		size_t voff = w->vals.n;
+		if (tw_buf_append(&w->vals, v.p, v.n, w->cb_err)) {
+			w->cb_rc = w->cb_err ? w->cb_err->rc : TW_ENOMEM;
+			return;
+		}
+		e = &w->ents[w->nents];
+		*e = (struct pent){ fld, (uint32_t)v.n, voff, h, NULL, 0, 0 };
+		w->slots[i] = (uint32_t)(++w->nents);
+		if (w->nents * 2 > w->nslots) { /* grow and rehash */
+			size_t ns = w->nslots * 2;
+			uint32_t *sl = calloc(ns, sizeof(*sl));
+			if (!sl)
+				goto nomem;
+			for (size_t k = 0; k < w->nents; k++) {
+				size_t j = w->ents[k].hash & (ns - 1);
+				while (sl[j])
+					j = (j + 1) & (ns - 1);
+				sl[j] = (uint32_t)(k + 1);
+			}
+			free(w->slots);
+			w->slots = sl;
+			w->nslots = ns;
+		}
+	}
+	if (e->n && e->ids[e->n - 1] == w->cur_rec)
+		return;
+	if (e->n == e->cap) {
+		uint32_t nc = e->cap ? 2 * e->cap : 4;
+		uint32_t *ni = realloc(e->ids, nc * sizeof(*ni));
+		if (!ni)
+			goto nomem;
+		e->ids = ni;
+		e->cap = nc;
+	}
+	e->ids[e->n++] = w->cur_rec;
+	return;
+nomem:
+	w->cb_rc = tw_err_set(w->cb_err, TW_ENOMEM, "%s: out of memory building postings", w->tmp);
+}
+
+/* Remembers the order key of ev (copied) for the next tw_segw_add's order check. */
+static enum tw_rc keep_key(struct tw_segw *w, const struct tw_event *ev, struct tw_err *err)
+{
+	static const int kf[4] = { TW_F_PRINCIPAL, TW_F_EVENT_SOURCE, TW_F_EVENT_NAME, TW_F_EVENT_ID };
+	enum tw_rc rc;
+	tw_buf_reset(&w->prevkey);
+	for (int i = 0; i < 4; i++)
+		if ((rc = tw_buf_append(&w->prevkey, ev->f[kf[i]].p, ev->f[kf[i]].n, err)))
+			return rc;
+	memset(&w->prev, 0, sizeof(w->prev));
+	size_t o = 0;
+	for (int i = 0; i < 4; i++) {
+		w->prev.f[kf[i]] = (struct tw_str){ ev->f[kf[i]].n ? w->prevkey.p + o : NULL, ev->f[kf[i]].n };
+		o += ev->f[kf[i]].n;
+	}
+	w->prev.time_ms = ev->time_ms;
+	return TW_OK;
+}
+
+enum tw_rc tw_segw_add(struct tw_segw *w, const struct tw_event *ev, struct tw_err *err)
+{
+	enum tw_rc rc;
+	if (w->sticky) {
+		if (err)
+			*err = w->sticky_err;
+		return w->sticky;
+	}
+	if (w->records && tw_seg_order(&w->prev, ev) > 0)
+		return tw_err_set(err, TW_EINVAL, "%s: record %llu is out of segment order", w->path,
+				  (unsigned long long)w->records);
+	if (w->records >= UINT32_MAX - 1)
+		return tw_err_set(err, TW_ELIMIT, "%s: too many records for one segment", w->path);
+	if ((rc = tw_evcodec_encode(&w->blk, ev, err)))
+		return rc; /* nothing kept: the writer stays usable */
+	if ((rc = keep_key(w, ev, err)))
+		goto fail;
+	uint32_t rec = (uint32_t)w->records;
+	w->cur_rec = rec;
+	w->cb_rc = TW_OK;
+	w->cb_err = err;
+	for (int f = 0; f < TW_IX__COUNT && !w->cb_rc; f++) {
+		if (f == TW_IX_EVENT_ID)
+			continue;
+		w->cur_field = f;
+		ix_values(ev, f, add_posting, w);
+	}
+	if ((rc = w->cb_rc))
+		goto fail;
+	if (ev->f[TW_F_EVENT_ID].n) {
+		if (w->nids == w->cap_ids) {
+			size_t nc = w->cap_ids ? 2 * w->cap_ids : 1024;
+			struct identry *ni = realloc(w->ids, nc * sizeof(*ni));
+			if (!ni) {
+				rc = tw_err_set(err, TW_ENOMEM, "%s: out of memory", w->tmp);
+				goto fail;
+			}
+			w->ids = ni;
+			w->cap_ids = nc;
+		}
+		w->ids[w->nids++] = (struct identry){ tw_seg_id_hash(ev->f[TW_F_EVENT_ID]), rec };
+	}
+	if (!w->blk_count || ev->time_ms < w->blk_tmin)
+		w->blk_tmin = ev->time_ms;
+	if (!w->blk_count || ev->time_ms > w->blk_tmax)
+		w->blk_tmax = ev->time_ms;
+	if (ev->time_ms < w->tmin)
+		w->tmin = ev->time_ms;
+	if (ev->time_ms > w->tmax)
+		w->tmax = ev->time_ms;
+	w->raw_bytes += ev->raw.n;
+	w->records++;
+	w->blk_count++;
+	if (w->blk.n >= w->opts.block_bytes && (rc = flush_block(w, err)))
+		goto fail;
+	return TW_OK;
+fail:
+	/* postings may be half updated: the writer cannot go on */
+	w->sticky = rc;
+	if (err)
+		w->sticky_err = *err;
+	else
+		tw_err_set(&w->sticky_err, rc, "%s: earlier failure", w->path);
+	return rc;
+}
+
+static const struct tw_segw *sort_w; /* qsort context: entries compare by value bytes */
+static int pent_cmp(const void *a, const void *b)
+{
+	const struct pent *x = a, *y = b;
+	if (x->field != y->field)
+		return x->field < y->field ? -1 : 1;
+	struct tw_str sx = { sort_w->vals.p + x->voff, x->vlen }, sy = { sort_w->vals.p + y->voff, y->vlen };
+	return str_cmp(sx, sy);
+}
+static int id_cmp(const void *a, const void *b)
+{
+	const struct identry *x = a, *y = b;
+	if (x->hash != y->hash)
+		return x->hash < y->hash ? -1 : 1;
+	return x->rec < y->rec ? -1 : x->rec > y->rec;
+}
+
+/* A section as it goes into the section table. */
+struct wsec {
+	uint32_t kind, field;  /* SEC_*, enum tw_ix */
+	uint64_t off, len;     /* where */
+	uint32_t crc;          /* CRC32C of its bytes */
+};
+
+static enum tw_rc write_section(struct tw_segw *w, struct wsec *s, uint32_t kind, uint32_t field,
+				const void *p, size_t n, struct tw_err *err)
+{
+	s->kind = kind;
+	s->field = field;
+	s->off = w->off;
+	s->len = n;
+	s->crc = tw_wal_crc32c(0, p, n);
+	return write_all(w, p, n, err);
+}
+
+static enum tw_rc fsync_dir(const char *path, struct tw_err *err)
+{
+	char *d = strdup(path);
+	if (!d)
+		return tw_err_set(err, TW_ENOMEM, "%s: out of memory", path);
+	char *sl = strrchr(d, '/');
+	const char *dir = ".";
+	if (sl) {
+		*sl = 0;
+		dir = sl == d ? "/" : d;
+	}
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	enum tw_rc rc = TW_OK;
+	if (fd < 0 || fsync(fd) != 0)
+		rc = tw_err_set(err, TW_EIO, "%s: fsync of directory: %s", dir, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	free(d);
+	return rc;
+}
+
+static enum tw_rc finish(struct tw_segw *w, struct tw_seg_info *info, struct tw_err *err)
+{
+	enum tw_rc rc;
+	struct tw_buf sec, body;
+	struct wsec secs[TW_IX__COUNT + 2];
+	size_t nsec = 0;
+	uint64_t bytes_post = 0, bytes_blocks = 0;
+	tw_buf_init(&sec, SIZE_MAX / 2);
+	tw_buf_init(&body, SIZE_MAX / 2);
+	if (w->sticky) {
+		if (err)
+			*err = w->sticky_err;
+		rc = w->sticky;
+		goto out;
+	}
+	if ((rc = flush_block(w, err)))
+		goto out;
+	/* block table */
+	if ((rc = tw_buf_reserve(&sec, 8 + w->nblocks * TW_SEG_BLOCK_ENTRY, err)))
+		goto out;
+	put32((uint8_t *)sec.p, (uint32_t)w->nblocks);
+	put32((uint8_t *)sec.p + 4, 0);
+	for (size_t i = 0; i < w->nblocks; i++) {
+		uint8_t *e = (uint8_t *)sec.p + 8 + i * TW_SEG_BLOCK_ENTRY;
+		const struct wblk *b = &w->blocks[i];
+		put32(e, b->first);
+		put32(e + 4, b->count);
+		put64(e + 8, (uint64_t)b->tmin);
+		put64(e + 16, (uint64_t)b->tmax);
+		put64(e + 24, b->off);
+		put32(e + 32, b->clen);
+		put32(e + 36, b->ulen);
+		put32(e + 40, b->codec);
+		put32(e + 44, b->crc);
+		bytes_blocks += b->clen;
+	}
+	sec.n = 8 + w->nblocks * TW_SEG_BLOCK_ENTRY;
+	if ((rc = write_section(w, &secs[nsec++], SEC_BLOCKS, 0, sec.p, sec.n, err)))
+		goto out;
+	/* postings, one section per field */
+	sort_w = w;
+	if (w->nents)
+		qsort(w->ents, w->nents, sizeof(*w->ents), pent_cmp);
+	size_t k = 0;
+	for (uint32_t f = 0; f < TW_IX__COUNT; f++) {
+		if (f == TW_IX_EVENT_ID)
+			continue;
+		size_t j = k;
+		while (j < w->nents && w->ents[j].field == f)
+			j++;
+		tw_buf_reset(&body);
+		if ((rc = put_varint(&body, j - k, err)))
+			goto out;
+		for (size_t e = k; e < j; e++) {
+			const struct pent *p = &w->ents[e];
+			size_t mark;
+			if ((rc = put_varint(&body, p->vlen, err)) ||
+			    (rc = tw_buf_append(&body, w->vals.p + p->voff, p->vlen, err)) ||
+			    (rc = put_varint(&body, p->n, err)))
+				goto out;
+			tw_buf_reset(&sec);
+			for (uint32_t i = 0; i < p->n; i++)
+				if ((rc = put_varint(&sec, i ? p->ids[i] - p->ids[i - 1] : p->ids[0], err)))
+					goto out;
+			mark = sec.n;
+			if ((rc = put_varint(&body, mark, err)) ||
+			    (rc = tw_buf_append(&body, sec.p, sec.n, err)))
+				goto out;
+		}
+		k = j;
+		const void *stored;
+		size_t sn;
+		int codec;
+		if ((rc = pack(w, TW_SEG_ZSTD, 3, body.p, body.n, &stored, &sn, &codec, err)))
+			goto out;
+		tw_buf_reset(&sec);
+		uint8_t h[16];
+		put32(h, (uint32_t)codec);
+		put32(h + 4, f);
+		put64(h + 8, body.n);
+		if ((rc = tw_buf_append(&sec, h, 16, err)) || (rc = tw_buf_append(&sec, stored, sn, err)))
+			goto out;
+		if ((rc = write_section(w, &secs[nsec++], SEC_POSTINGS, f, sec.p, sec.n, err)))
+			goto out;
+		bytes_post += sec.n;
+	}
+	/* id index */
+	if (w->nids)
+		qsort(w->ids, w->nids, sizeof(*w->ids), id_cmp);
+	tw_buf_reset(&sec);
+	if ((rc = tw_buf_reserve(&sec, 8 + w->nids * TW_SEG_IDX_ENTRY, err)))
+		goto out;
+	put64((uint8_t *)sec.p, w->nids);
+	for (size_t i = 0; i < w->nids; i++) {
+		uint8_t *e = (uint8_t *)sec.p + 8 + i * TW_SEG_IDX_ENTRY;
+		put64(e, w->ids[i].hash);
+		put32(e + 8, w->ids[i].rec);
+	}
+	sec.n = 8 + w->nids * TW_SEG_IDX_ENTRY;
+	if ((rc = write_section(w, &secs[nsec++], SEC_IDS, 0, sec.p, sec.n, err)))
+		goto out;
+	bytes_post += sec.n;
+	/* section table + footer */
+	tw_buf_reset(&sec);
+	if ((rc = tw_buf_reserve(&sec, 8 + nsec * TW_SEG_SECTION_ENTRY, err)))
+		goto out;
+	memset(sec.p, 0, 8 + nsec * TW_SEG_SECTION_ENTRY);
+	put32((uint8_t *)sec.p, (uint32_t)nsec);
+	for (size_t i = 0; i < nsec; i++) {
+		uint8_t *e = (uint8_t *)sec.p + 8 + i * TW_SEG_SECTION_ENTRY;
+		put32(e, secs[i].kind);
+		put32(e + 4, secs[i].field);
+		put64(e + 8, secs[i].off);
+		put64(e + 16, secs[i].len);
+		put32(e + 24, secs[i].crc);
+	}
+	sec.n = 8 + nsec * TW_SEG_SECTION_ENTRY;
+	uint8_t ft[TW_SEG_FOOTER_SIZE];
+	memset(ft, 0, sizeof(ft));
+	put64(ft, w->off);
+	put64(ft + 8, sec.n);
+	put32(ft + 16, tw_wal_crc32c(0, sec.p, sec.n));
+	put32(ft + 20, (uint32_t)w->nblocks);
+	put64(ft + 24, w->records);
+	put64(ft + 32, (uint64_t)(w->records ? w->tmin : 1));
+	put64(ft + 40, (uint64_t)(w->records ? w->tmax : 0));
+	put64(ft + 48, w->raw_bytes);
+	put32(ft + 60, tw_wal_crc32c(0, ft, 60));
+	memcpy(ft + 64, seg_magic, 8);
+	if ((rc = write_all(w, sec.p, sec.n, err)) || (rc = write_all(w, ft, sizeof(ft), err)))
+		goto out;
+	if (w->opts.fsync && fsync(w->fd) != 0) {
+		rc = tw_err_set(err, TW_EIO, "%s: fsync: %s", w->tmp, strerror(errno));
+		goto out;
+	}
+	if (close(w->fd) != 0) {
+		w->fd = -1;
+		rc = tw_err_set(err, TW_EIO, "%s: close: %s", w->tmp, strerror(errno));
+		goto out;
+	}
+	w->fd = -1;
+	if (rename(w->tmp, w->path) != 0) {
+		rc = tw_err_set(err, TW_EIO, "%s: rename to %s: %s", w->tmp, w->path, strerror(errno));
+		goto out;
+	}
+	free(w->tmp);
+	w->tmp = NULL; /* renamed: abort must not remove it */
+	if (w->opts.fsync && (rc = fsync_dir(w->path, err)))
+		goto out;
+	if (info) {
+		memset(info, 0, sizeof(*info));
+		info->records = w->records;
+		info->blocks = (uint32_t)w->nblocks;
+		info->tmin = w->records ? w->tmin : 1;
+		info->tmax = w->records ? w->tmax : 0;
+		info->raw_bytes = w->raw_bytes;
+		info->bytes_blocks = bytes_blocks;
+		info->bytes_postings = bytes_post;
+		info->bytes_total = w->off;
+	}
+out:
+	tw_buf_free(&sec);
+	tw_buf_free(&body);
+	return rc;
+}
+
+enum tw_rc tw_segw_finish(struct tw_segw *w, struct tw_seg_info *info, struct tw_err *err)
+{
+	enum tw_rc rc = finish(w, info, err);
+	tw_segw_abort(w);
+	return rc;
+}
+
+void tw_segw_abort(struct tw_segw *w)
+{
+	if (!w)
+		return;
+	if (w->fd >= 0)
+		close(w->fd);
+	if (w->tmp)
+		unlink(w->tmp);
+	free(w->tmp);
+	free(w->path);
+	ZSTD_freeCCtx(w->cctx);
+	tw_buf_free(&w->blk);
+	tw_buf_free(&w->cbuf);
+	tw_buf_free(&w->prevkey);
+	tw_buf_free(&w->vals);
+	for (size_t i = 0; i < w->nents; i++)
+		free(w->ents[i].ids);
+	free(w->ents);
+	free(w->slots);
+	free(w->ids);
+	free(w->blocks);
+	free(w);
+}
+
+static int ev_cmp(const void *a, const void *b)
+{
+	return tw_seg_order(a, b);
+}
+
+enum tw_rc tw_seg_write(const char *path, struct tw_event *ev, size_t n, const struct tw_seg_opts *opts,
+			struct tw_seg_info *info, struct tw_err *err)
+{
+	struct tw_segw *w;
+	enum tw_rc rc;
+	if (n)
+		qsort(ev, n, sizeof(*ev), ev_cmp);
+	if ((rc = tw_segw_open(path, opts, &w, err)))
+		return rc;
+	for (size_t i = 0; i < n; i++)
+		if ((rc = tw_segw_add(w, &ev[i], err))) {
+			tw_segw_abort(w);
+			return rc;
+		}
+	return tw_segw_finish(w, info, err);
+}
+
+/* ---- reader ------------------------------------------------------------------------------- */
+
+/* One value of a postings dictionary, parsed. */
+struct dval {
+	const uint8_t *v;    /* value bytes */
+	uint32_t vn;         /* value length */
+	uint32_t count;      /* ids in its list */
+	const uint8_t *post; /* delta-varint list */
+	size_t plen;         /* bytes of the list */
+};
+
+/* A section of the file and what its first use found. */
+struct rsec {
+	int present;          /* listed in the section table */
+	uint64_t off, len;    /* where */
+	uint32_t crc;         /* expected CRC32C */
+	int state;            /* 0 unchecked, 1 good, 2 bad */
+	char why[200];        /* the problem when bad */
+	uint8_t *owned;       /* decompressed body (postings) */
+	struct dval *dict;    /* parsed dictionary (postings) */
+	size_t nvals;         /* entries of dict */
+};
+
+/* One block-table entry, parsed and checked. */
+struct rblk {
+	uint32_t first, count;
+	int64_t tmin, tmax;
+	uint64_t off;
+	uint32_t clen, ulen, codec, crc;
+};
+
+struct tw_seg {
+	char *path;                     /* as opened */
+	const uint8_t *map;             /* the whole file */
+	size_t size;                    /* its size */
+	struct tw_seg_info info;        /* from the footer and the sections */
+	struct rblk *blocks;            /* info.blocks entries */
+	struct rsec post[TW_IX__COUNT]; /* postings sections by field */
+	struct rsec ids;                /* id index */
+	pthread_mutex_t mu;             /* guards first use of sections */
+};
+
+const struct tw_seg_info *tw_seg_get_info(const struct tw_seg *s)
+{
+	return &s->info;
+}
+const char *tw_seg_path(const struct tw_seg *s)
+{
+	return s->path;
+}
+
+void tw_seg_close(struct tw_seg *s)
+{
+	if (!s)
+		return;
+	if (s->map)
+		munmap((void *)s->map, s->size);
+	for (int f = 0; f < TW_IX__COUNT; f++) {
+		free(s->post[f].owned);
+		free(s->post[f].dict);
+	}
+	free(s->blocks);
+	free(s->path);
+	pthread_mutex_destroy(&s->mu);
+	free(s);
+}
+
+static enum tw_rc corrupt(const struct tw_seg *s, struct tw_err *err, const char *what)
+{
+	return tw_err_set(err, TW_ECORRUPT, "%s: %s", s->path, what);
+}
+
+static enum tw_rc load_blocks(struct tw_seg *s, uint64_t off, uint64_t len, uint32_t crc,
+			      uint64_t data_end, struct tw_err *err)
+{
+	const uint8_t *p = s->map + off;
+	uint32_t c = tw_wal_crc32c(0, p, len);
+	if (c != crc)
+		return tw_err_set(err, TW_ECORRUPT, "%s: section block table: crc %08x != %08x",
+				  s->path, c, crc);
+	if (len < 8 || get32(p) != s->info.blocks || len != 8 + (uint64_t)s->info.blocks * TW_SEG_BLOCK_ENTRY)
+		return corrupt(s, err, "section block table: size does not match the block count");
+	s->blocks = calloc(s->info.blocks ? s->info.blocks : 1, sizeof(*s->blocks));
+	if (!s->blocks)
+		return tw_err_set(err, TW_ENOMEM, "%s: out of memory", s->path);
+	uint64_t next = 0, pos = TW_SEG_HEADER_SIZE;
+	for (uint32_t i = 0; i < s->info.blocks; i++) {
+		const uint8_t *e = p + 8 + (size_t)i * TW_SEG_BLOCK_ENTRY;
+		struct rblk *b = &s->blocks[i];
+		b->first = get32(e);
+		b->count = get32(e + 4);
+		b->tmin = (int64_t)get64(e + 8);
+		b->tmax = (int64_t)get64(e + 16);
+		b->off = get64(e + 24);
+		b->clen = get32(e + 32);
+		b->ulen = get32(e + 36);
+		b->codec = get32(e + 40);
+		b->crc = get32(e + 44);
+		char why[120];
+		why[0] = 0;
+		if (b->first != next || b->count == 0)
+			snprintf(why, sizeof(why), "record range does not follow the previous block");
+		else if (b->off < pos || b->off > data_end || b->clen > data_end - b->off)
+			snprintf(why, sizeof(why), "offset %llu length %u outside the block area",
+				 (unsigned long long)b->off, b->clen);
+		else if (b->codec > TW_SEG_ZSTD)
+			snprintf(why, sizeof(why), "unknown codec %u", b->codec);
+		else if (b->ulen > TW_SEG_MAX_BLOCK || !ulen_ok(b->clen, b->ulen) ||
+			 (uint64_t)b->count * TW_EVCODEC_MIN_EVENT > b->ulen)
+			snprintf(why, sizeof(why), "impossible sizes (%u records, %u -> %u bytes)",
+				 b->count, b->clen, b->ulen);
+		else if (b->tmin > b->tmax || b->tmin < s->info.tmin || b->tmax > s->info.tmax)
+			snprintf(why, sizeof(why), "time range outside the segment's");
+		if (why[0])
+			return tw_err_set(err, TW_ECORRUPT, "%s: section block table: block %u: %s",
+					  s->path, i, why);
+		next += b->count;
+		pos = b->off + b->clen;
+	}
+	if (next != s->info.records)
+		return corrupt(s, err, "section block table: block counts do not add up to the records");
+	return TW_OK;
+}
+
+enum tw_rc tw_seg_open(const char *path, struct tw_seg **out, struct tw_err *err)
+{
+	struct tw_seg *s = calloc(1, sizeof(*s));
+	enum tw_rc rc = TW_OK;
+	if (!s || !(s->path = strdup(path))) {
+		free(s);
+		return tw_err_set(err, TW_ENOMEM, "%s: out of memory", path);
+	}
+	pthread_mutex_init(&s->mu, NULL);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		rc = tw_err_set(err, errno == ENOENT ? TW_ENOENT : TW_EIO, "%s: open: %s", path,
+				strerror(errno));
+		goto fail;
+	}
+	struct stat st;
+	if (fstat(fd, &st) != 0) {
+		rc = tw_err_set(err, TW_EIO, "%s: stat: %s", path, strerror(errno));
+		close(fd);
+		goto fail;
+	}
+	if ((uint64_t)st.st_size < TW_SEG_HEADER_SIZE + TW_SEG_FOOTER_SIZE) {
+		close(fd);
+		rc = corrupt(s, err, "too short for a segment");
+		goto fail;
+	}
+	s->size = (size_t)st.st_size;
+	void *m = mmap(NULL, s->size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (m == MAP_FAILED) {
+		rc = tw_err_set(err, TW_EIO, "%s: mmap: %s", path, strerror(errno));
+		goto fail;
+	}
+	s->map = m;
+	const uint8_t *h = s->map;
+	if (memcmp(h, seg_magic, 8) != 0) {
+		rc = corrupt(s, err, "header: not a segment file (bad magic)");
+		goto fail;
+	}
+	if (get32(h + 8) != TW_SEG_VERSION || get32(h + 12) != 0) {
+		rc = tw_err_set(err, TW_EUNSUP, "%s: header: segment version %u flags %u not supported",
+				path, get32(h + 8), get32(h + 12));
+		goto fail;
+	}
+	const uint8_t *ft = s->map + s->size - TW_SEG_FOOTER_SIZE;
+	uint32_t c = tw_wal_crc32c(0, ft, 60);
+	if (memcmp(ft + 64, seg_magic, 8) != 0) {
+		rc = corrupt(s, err, "footer: bad magic (truncated?)");
+		goto fail;
+	}
+	if (c != get32(ft + 60)) {
+		rc = tw_err_set(err, TW_ECORRUPT, "%s: footer: crc %08x != %08x", path, c, get32(ft + 60));
+		goto fail;
+	}
+	uint64_t st_off = get64(ft), st_len = get64(ft + 8);
+	uint64_t end = s->size - TW_SEG_FOOTER_SIZE;
+	s->info.blocks = get32(ft + 20);
+	s->info.records = get64(ft + 24);
+	s->info.tmin = (int64_t)get64(ft + 32);
+	s->info.tmax = (int64_t)get64(ft + 40);
+	s->info.raw_bytes = get64(ft + 48);
+	s->info.bytes_total = s->size;
+	if (st_off < TW_SEG_HEADER_SIZE || st_off > end || st_len != end - st_off || st_len < 8 ||
+	    s->info.records > UINT32_MAX - 1 || s->info.blocks > s->info.records ||
+	    (s->info.records && s->info.tmin > s->info.tmax) || get32(ft + 56) != 0) {
+		rc = corrupt(s, err, "footer: impossible values");
+		goto fail;
+	}
+	const uint8_t *tab = s->map + st_off;
+	c = tw_wal_crc32c(0, tab, st_len);
+	if (c != get32(ft + 16)) {
+		rc = tw_err_set(err, TW_ECORRUPT, "%s: section table: crc %08x != %08x", path, c,
+				get32(ft + 16));
+		goto fail;
+	}
+	uint32_t nsec = get32(tab);
+	if (st_len != 8 + (uint64_t)nsec * TW_SEG_SECTION_ENTRY) {
+		rc = corrupt(s, err, "section table: size does not match its count");
+		goto fail;
+	}
+	uint64_t first_sec = st_off, bt_off = 0, bt_len = 0;
+	uint32_t bt_crc = 0;
+	int have_bt = 0;
+	for (uint32_t i = 0; i < nsec; i++) {
+		const uint8_t *e = tab + 8 + (size_t)i * TW_SEG_SECTION_ENTRY;
+		uint32_t kind = get32(e), field = get32(e + 4);
+		uint64_t off = get64(e + 8), len = get64(e + 16);
+		if (off < TW_SEG_HEADER_SIZE || off > st_off || len > st_off - off) {
+			rc = tw_err_set(err, TW_ECORRUPT, "%s: section table: entry %u outside the file",
+					path, i);
+			goto fail;
+		}
+		if (off < first_sec)
+			first_sec = off;
+		struct rsec *r = NULL;
+		if (kind == SEC_BLOCKS) {
+			if (have_bt++)
+				goto dup;
+			bt_off = off;
+			bt_len = len;
+			bt_crc = get32(e + 24);
+			continue;
+		} else if (kind == SEC_POSTINGS && field < TW_IX__COUNT && field != TW_IX_EVENT_ID) {
+			r = &s->post[field];
+		} else if (kind == SEC_IDS) {
+			r = &s->ids;
+		} else {
+			continue; /* a later version's section: ignored */
+		}
+		if (r->present)
+			goto dup;
+		r->present = 1;
+		r->off = off;
+		r->len = len;
+		r->crc = get32(e + 24);
+		continue;
+dup:
+		rc = tw_err_set(err, TW_ECORRUPT, "%s: section table: entry %u duplicates a section",
+				path, i);
+		goto fail;
+	}
+	if (!have_bt) {
+		rc = corrupt(s, err, "section table: no block table");
+		goto fail;
+	}
+	if ((rc = load_blocks(s, bt_off, bt_len, bt_crc, first_sec, err)))
+		goto fail;
+	for (uint32_t i = 0; i < s->info.blocks; i++)
+		s->info.bytes_blocks += s->blocks[i].clen;
+	for (int f = 0; f < TW_IX__COUNT; f++)
+		s->info.bytes_postings += s->post[f].len;
+	s->info.bytes_postings += s->ids.len;
+	*out = s;
+	return TW_OK;
+fail:
+	tw_seg_close(s);
+	return rc;
+}
+
+void tw_seg_block_meta(const struct tw_seg *s, uint32_t block, struct tw_seg_block *meta)
+{
+	memset(meta, 0, sizeof(*meta));
+	if (block >= s->info.blocks) {
+		meta->tmin = 1;
+		return;
+	}
+	const struct rblk *b = &s->blocks[block];
+	meta->first = b->first;
+	meta->count = b->count;
+	meta->tmin = b->tmin;
+	meta->tmax = b->tmax;
+	meta->codec = (enum tw_seg_codec)b->codec;
+}
+
+uint32_t tw_seg_block_of(const struct tw_seg *s, uint32_t rec)
+{
+	uint32_t lo = 0, hi = s->info.blocks;
+	if (rec >= s->info.records)
+		return UINT32_MAX;
+	while (hi - lo > 1) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (s->blocks[mid].first <= rec)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+void tw_ids_free(struct tw_ids *ids)
+{
+	free(ids->v);
+	ids->v = NULL;
+	ids->n = ids->cap = 0;
+}
+
+/* Checks and parses postings section f on first use. Returns TW_OK or TW_ECORRUPT with the
+ * section's problem (the same one every time). */
+static enum tw_rc load_postings(struct tw_seg *s, int f, struct tw_err *err)
+{
+	struct rsec *r = &s->post[f];
+	pthread_mutex_lock(&s->mu);
+	if (r->state == 0) {
+		const uint8_t *p = s->map + r->off;
+		uint32_t c = r->present ? tw_wal_crc32c(0, p, r->len) : 0;
+		uint64_t ulen = 0;
+		const uint8_t *body = NULL, *end;
+		r->state = 2;
+		if (!r->present)
+			snprintf(r->why, sizeof(r->why), "missing");
+		else if (c != r->crc)
+			snprintf(r->why, sizeof(r->why), "crc %08x != %08x", c, r->crc);
+		else if (r->len < 16 || get32(p + 4) != (uint32_t)f ||
+			 (get32(p) != TW_SEG_RAW && get32(p) != TW_SEG_ZSTD) ||
+			 !ulen_ok(r->len - 16, ulen = get64(p + 8)) || ulen > SIZE_MAX / 2)
+			snprintf(r->why, sizeof(r->why), "bad header");
+		else if (get32(p) == TW_SEG_RAW && ulen != r->len - 16)
+			snprintf(r->why, sizeof(r->why), "bad length");
+		else if (get32(p) == TW_SEG_RAW)
+			body = p + 16, r->state = 1;
+		else if (!(r->owned = malloc(ulen ? ulen : 1)))
+			snprintf(r->why, sizeof(r->why), "out of memory");
+		else if (!unpack(TW_SEG_ZSTD, p + 16, r->len - 16, r->owned, ulen))
+			snprintf(r->why, sizeof(r->why), "does not decompress");
+		else
+			body = r->owned, r->state = 1;
+		if (r->state == 1) {
+			uint64_t nv, prevn = 0;
+			const uint8_t *prevv = NULL;
+			end = body + ulen;
+			r->state = 2;
+			if (!get_varint(&body, end, &nv) || nv > (uint64_t)(end - body) / 5 ||
+			    nv > s->info.records * 64 + 64) {
+				snprintf(r->why, sizeof(r->why), "bad value count");
+			} else if (!(r->dict = calloc(nv ? nv : 1, sizeof(*r->dict)))) {
+				snprintf(r->why, sizeof(r->why), "out of memory");
+			} else {
+				uint64_t i;
+				for (i = 0; i < nv; i++) {
+					uint64_t vn, cnt, pl;
+					struct dval *d = &r->dict[i];
+					if (!get_varint(&body, end, &vn) || vn == 0 || vn > (uint64_t)(end - body))
+						break;
+					d->v = body;
+					d->vn = (uint32_t)vn;
+					body += vn;
+					if (!get_varint(&body, end, &cnt) || cnt == 0 || cnt > s->info.records ||
+					    !get_varint(&body, end, &pl) || pl > (uint64_t)(end - body) ||
+					    pl < cnt)
+						break;
+					d->count = (uint32_t)cnt;
+					d->post = body;
+					d->plen = pl;
+					body += pl;
+					struct tw_str a = { (const char *)prevv, prevn },
+						      b = { (const char *)d->v, d->vn };
+					if (i && str_cmp(a, b) >= 0)
+						break;
+					prevv = d->v;
+					prevn = d->vn;
+				}
+				if (i != nv || body != end)
+					snprintf(r->why, sizeof(r->why), "dictionary entry %llu is malformed",
+						 (unsigned long long)i);
+				else
+					r->nvals = nv, r->state = 1;
+			}
+		}
+	}
+	int state = r->state;
+	pthread_mutex_unlock(&s->mu);
+	if (state != 1)
+		return tw_err_set(err, TW_ECORRUPT, "%s: section postings[%s]: %s", s->path,
+				  tw_ix_name((enum tw_ix)f), r->why);
+	return TW_OK;
+}
+
+static enum tw_rc load_ids(struct tw_seg *s, struct tw_err *err)
+{
+	struct rsec *r = &s->ids;
+	pthread_mutex_lock(&s->mu);
+	if (r->state == 0) {
+		const uint8_t *p = s->map + r->off;
+		r->state = 2;
+		if (!r->present) {
+			snprintf(r->why, sizeof(r->why), "missing");
+		} else {
+			uint32_t c = tw_wal_crc32c(0, p, r->len);
+			uint64_t n = r->len >= 8 ? get64(p) : 0;
+			if (c != r->crc)
+				snprintf(r->why, sizeof(r->why), "crc %08x != %08x", c, r->crc);
+			else if (r->len < 8 || n > (r->len - 8) / TW_SEG_IDX_ENTRY ||
+				 r->len != 8 + n * TW_SEG_IDX_ENTRY || n > s->info.records)
+				snprintf(r->why, sizeof(r->why), "bad size");
+			else {
+				uint64_t i;
+				for (i = 0; i < n; i++) {
+					const uint8_t *e = p + 8 + i * TW_SEG_IDX_ENTRY;
+					if (get32(e + 8) >= s->info.records)
+						break;
+					if (i && (get64(e) < get64(e - 12) ||
+						  (get64(e) == get64(e - 12) && get32(e + 8) <= get32(e - 4))))
+						break;
+				}
+				if (i != n)
+					snprintf(r->why, sizeof(r->why), "entry %llu out of order or range",
+						 (unsigned long long)i);
+				else
+					r->nvals = n, r->state = 1;
+			}
+		}
+	}
+	int state = r->state;
+	pthread_mutex_unlock(&s->mu);
+	if (state != 1)
+		return tw_err_set(err, TW_ECORRUPT, "%s: section id index: %s", s->path, r->why);
+	return TW_OK;
+}
+
+static int check_field(int f)
+{
+	return (unsigned)f < TW_IX__COUNT && f != TW_IX_EVENT_ID;
+}
+
+/* Index of the first dictionary value >= v (by bytes). */
+static size_t dict_lower(const struct rsec *r, struct tw_str v)
+{
+	size_t lo = 0, hi = r->nvals;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		struct tw_str m = { (const char *)r->dict[mid].v, r->dict[mid].vn };
+		if (str_cmp(m, v) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static enum tw_rc ids_reserve(struct tw_ids *ids, size_t more, struct tw_err *err)
+{
+	if (ids->cap - ids->n >= more)
+		return TW_OK;
+	size_t nc = ids->cap ? ids->cap : 64;
+	while (nc - ids->n < more)
+		nc *= 2;
+	uint32_t *nv = realloc(ids->v, nc * sizeof(*nv));
+	if (!nv)
+		return tw_err_set(err, TW_ENOMEM, "out of memory for %zu record ids", nc);
+	ids->v = nv;
+	ids->cap = nc;
+	return TW_OK;
+}
+
+/* Decodes value i of field f's dictionary, appending its ids (checked) to ids. */
+static enum tw_rc decode_list(struct tw_seg *s, int f, size_t i, struct tw_ids *ids,
+			      struct tw_err *err)
+{
+	const struct dval *d = &s->post[f].dict[i];
+	enum tw_rc rc = ids_reserve(ids, d->count, err);
+	if (rc)
+		return rc;
+	const uint8_t *p = d->post, *end = d->post + d->plen;
+	uint64_t cur = 0;
+	size_t n0 = ids->n;
+	for (uint32_t k = 0; k < d->count; k++) {
+		uint64_t g;
+		if (!get_varint(&p, end, &g) || (k && g == 0) || g >= s->info.records ||
+		    (cur += g) >= s->info.records) {
+			ids->n = n0;
+			return tw_err_set(err, TW_ECORRUPT,
+					  "%s: section postings[%s]: list of value %zu is malformed",
+					  s->path, tw_ix_name((enum tw_ix)f), i);
+		}
+		ids->v[ids->n++] = (uint32_t)cur;
+	}
+	if (p != end) {
+		ids->n = n0;
+		return tw_err_set(err, TW_ECORRUPT, "%s: section postings[%s]: list of value %zu has trailing bytes",
+				  s->path, tw_ix_name((enum tw_ix)f), i);
+	}
+	return TW_OK;
+}
+
+enum tw_rc tw_seg_lookup(struct tw_seg *s, enum tw_ix f, struct tw_str value, struct tw_ids *ids,
+			 struct tw_err *err)
+{
+	enum tw_rc rc;
+	if (!check_field(f))
+		return tw_err_set(err, TW_EINVAL, "%s: field %d has no postings", s->path, (int)f);
+	if ((rc = load_postings(s, f, err)))
+		return rc;
+	const struct rsec *r = &s->post[f];
+	size_t i = dict_lower(r, value);
+	if (i == r->nvals || r->dict[i].vn != value.n ||
+	    (value.n && memcmp(r->dict[i].v, value.p, value.n) != 0))
+		return TW_OK;
+	return decode_list(s, f, i, ids, err);
+}
+
+static int u32_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+enum tw_rc tw_seg_lookup_prefix(struct tw_seg *s, enum tw_ix f, struct tw_str prefix,
+				struct tw_ids *ids, struct tw_err *err)
+{
+	enum tw_rc rc;
+	if (!check_field(f))
+		return tw_err_set(err, TW_EINVAL, "%s: field %d has no postings", s->path, (int)f);
+	if ((rc = load_postings(s, f, err)))
+		return rc;
+	const struct rsec *r = &s->post[f];
+	size_t n0 = ids->n, lists = 0;
+	for (size_t i = dict_lower(r, prefix); i < r->nvals; i++) {
+		if (r->dict[i].vn < prefix.n || (prefix.n && memcmp(r->dict[i].v, prefix.p, prefix.n)))
+			break;
+		if ((rc = decode_list(s, f, i, ids, err))) {
+			ids->n = n0;
+			return rc;
+		}
+		lists++;
+	}
+	if (lists > 1) {
+		qsort(ids->v + n0, ids->n - n0, sizeof(uint32_t), u32_cmp);
+		size_t o = n0;
+		for (size_t i = n0; i < ids->n; i++)
+			if (i == n0 || ids->v[i] != ids->v[o - 1])
+				ids->v[o++] = ids->v[i];
+		ids->n = o;
+	}
+	return TW_OK;
+}
+
+enum tw_rc tw_seg_values(struct tw_seg *s, enum tw_ix f,
+			 int (*fn)(void *ctx, struct tw_str value, uint32_t count), void *ctx,
+			 struct tw_err *err)
+{
+	enum tw_rc rc;
+	if (!check_field(f))
+		return tw_err_set(err, TW_EINVAL, "%s: field %d has no postings", s->path, (int)f);
+	if ((rc = load_postings(s, f, err)))
+		return rc;
+	const struct rsec *r = &s->post[f];
+	for (size_t i = 0; i < r->nvals; i++) {
+		struct tw_str v = { (const char *)r->dict[i].v, r->dict[i].vn };
+		if (fn(ctx, v, r->dict[i].count))
+			break;
+	}
+	return TW_OK;
+}
+
+/* ---- blocks ------------------------------------------------------------------------------- */
+
+void tw_seg_blockbuf_init(struct tw_seg_blockbuf *bb)
+{
+	memset(bb, 0, sizeof(*bb));
+	tw_buf_init(&bb->data, TW_SEG_MAX_BLOCK + 16);
+}
+
+void tw_seg_blockbuf_free(struct tw_seg_blockbuf *bb)
+{
+	tw_buf_free(&bb->data);
+	free(bb->offs);
+	memset(bb, 0, sizeof(*bb));
+}
+
+/* Length of the encoded event at p (structure only; tw_evcodec_decode checks the rest); 0 when
+ * it runs past end. */
+static size_t skip_event(const uint8_t *p, const uint8_t *end)
+{
+	const uint8_t *q = p + 2;
+	uint64_t v, pres, n;
+	if (end - p < 2 || !get_varint(&q, end, &v) || !get_varint(&q, end, &pres))
+		return 0;
+	for (int i = 0; i < 64; i++)
+		if (pres >> i & 1) {
+			if (!get_varint(&q, end, &n) || n > (uint64_t)(end - q))
+				return 0;
+			q += n;
+		}
+	if (!get_varint(&q, end, &n) || n > (uint64_t)(end - q))
+		return 0;
+	for (uint64_t k = n; k; k--) {
+		uint64_t l;
+		if (!get_varint(&q, end, &l) || l > (uint64_t)(end - q))
+			return 0;
+		q += l;
+	}
+	if (!get_varint(&q, end, &n) || n > (uint64_t)(end - q))
+		return 0;
+	q += n;
+	return (size_t)(q - p);
+}
+
+/* Makes bb hold block b of s (decompressed, record offsets found). */
+static enum tw_rc load_block(struct tw_seg *s, uint32_t bi, struct tw_seg_blockbuf *bb,
+			     struct tw_err *err)
+{
+	if (bb->seg == s && bb->block == bi)
+		return TW_OK;
+	const struct rblk *b = &s->blocks[bi];
+	const uint8_t *p = s->map + b->off;
+	enum tw_rc rc;
+	bb->seg = NULL;
+	uint32_t c = tw_wal_crc32c(0, p, b->clen);
+	if (c != b->crc)
+		return tw_err_set(err, TW_ECORRUPT, "%s: block %u: crc %08x != %08x", s->path, bi, c,
+				  b->crc);
+	tw_buf_reset(&bb->data);
+	if ((rc = tw_buf_reserve(&bb->data, (size_t)b->ulen + 1, err)))
+		return rc;
+	if (!unpack((int)b->codec, p, b->clen, (uint8_t *)bb->data.p, b->ulen))
+		return tw_err_set(err, TW_ECORRUPT, "%s: block %u: does not decompress to %u bytes",
+				  s->path, bi, b->ulen);
+	bb->data.n = b->ulen;
+	if (bb->offs_cap < b->count) {
+		uint32_t *no = realloc(bb->offs, (size_t)b->count * sizeof(*no));
+		if (!no)
+			return tw_err_set(err, TW_ENOMEM, "%s: out of memory", s->path);
+		bb->offs = no;
+		bb->offs_cap = b->count;
+	}
+	const uint8_t *q = (const uint8_t *)bb->data.p, *end = q + b->ulen;
+	for (uint32_t i = 0; i < b->count; i++) {
+		size_t used = skip_event(q, end);
+		if (!used)
+			return tw_err_set(err, TW_ECORRUPT, "%s: block %u: record %u is truncated", s->path,
+					  bi, b->first + i);
+		bb->offs[i] = (uint32_t)(q - (const uint8_t *)bb->data.p);
+		q += used;
+	}
+	if (q != end)
+		return tw_err_set(err, TW_ECORRUPT, "%s: block %u: bytes after its %u records", s->path,
+				  bi, b->count);
+	bb->noffs = b->count;
+	bb->seg = s;
+	bb->block = bi;
+	return TW_OK;
+}
+
+enum tw_rc tw_seg_get(struct tw_seg *s, uint32_t rec, struct tw_seg_blockbuf *bb, struct tw_event *ev,
+		      struct tw_arena *a, struct tw_err *err)
+{
+	if (rec >= s->info.records)
+		return tw_err_set(err, TW_ENOENT, "%s: no record %u (%llu records)", s->path, rec,
+				  (unsigned long long)s->info.records);
+	uint32_t bi = tw_seg_block_of(s, rec);
+	enum tw_rc rc = load_block(s, bi, bb, err);
+	if (rc)
+		return rc;
+	uint32_t k = rec - s->blocks[bi].first;
+	size_t o = bb->offs[k], e = k + 1 < bb->noffs ? bb->offs[k + 1] : bb->data.n;
+	size_t used;
+	struct tw_event tmp;
+	rc = tw_evcodec_decode(bb->data.p + o, e - o, &used, &tmp, a, err);
+	if (rc == TW_OK && used != e - o)
+		rc = tw_err_set(err, TW_ECORRUPT, "record has trailing bytes");
+	if (rc) {
+		if (rc == TW_ECORRUPT || rc == TW_EUNSUP)
+			tw_err_prefix(err, "%s: block %u: record %u", s->path, bi, rec);
+		return rc == TW_EUNSUP ? TW_ECORRUPT : rc;
+	}
+	*ev = tmp;
+	return TW_OK;
+}
+
+int tw_seg_has_id(struct tw_seg *s, struct tw_str id, uint32_t *rec, struct tw_err *err)
+{
+	if (!id.n || load_ids(s, err))
+		return id.n ? -1 : 0;
+	uint64_t h = tw_seg_id_hash(id);
+	const uint8_t *base = s->map + s->ids.off + 8;
+	size_t lo = 0, hi = s->ids.nvals;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (get64(base + mid * TW_SEG_IDX_ENTRY) < h)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == s->ids.nvals || get64(base + lo * TW_SEG_IDX_ENTRY) != h)
+		return 0;
+	struct tw_seg_blockbuf bb;
+	struct tw_arena a;
+	int found = 0;
+	tw_seg_blockbuf_init(&bb);
+	tw_arena_init(&a, 4096, 0);
+	for (; lo < s->ids.nvals && get64(base + lo * TW_SEG_IDX_ENTRY) == h; lo++) {
+		uint32_t r = get32(base + lo * TW_SEG_IDX_ENTRY + 8);
+		struct tw_event ev;
+		tw_arena_reset(&a);
+		if (tw_seg_get(s, r, &bb, &ev, &a, err)) {
+			found = -1;
+			break;
+		}
+		if (str_cmp(ev.f[TW_F_EVENT_ID], id) == 0) {
+			if (rec)
+				*rec = r;
+			found = 1;
+			break;
+		}
+	}
+	tw_arena_free(&a);
+	tw_seg_blockbuf_free(&bb);
+	return found;
+}
+
+/* ---- verify ------------------------------------------------------------------------------- */
+
+/* State of one verification run. */
+struct vctx {
+	void (*report)(void *ctx, const char *problem); /* caller's reporter (may be NULL) */
+	void *ctx;      /* its context */
+	size_t problems; /* reported so far */
+	char first[256]; /* the first problem */
+	uint64_t acc;   /* running sum for one record (ix_values callback) */
+	int field;      /* field being summed */
+};
+
+static void vreport(struct vctx *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void vreport(struct vctx *v, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (!v->problems++)
+		snprintf(v->first, sizeof(v->first), "%s", msg);
+	if (v->report)
+		v->report(v->ctx, msg);
+}
+
+/* The contribution of one (field, value) posting to a record's check sum. */
+static uint64_t vhash(int f, const void *p, size_t n)
+{
+	return hash_bytes(0x84222325cbf29ce4ull + (uint64_t)f * 0x9e3779b97f4a7c15ull, p, n);
+}
+
+static void vsum(void *ctx, struct tw_str val)
+{
+	struct vctx *v = ctx;
+	v->acc += vhash(v->field, val.p, val.n);
+}
+
+enum tw_rc tw_seg_verify(struct tw_seg *s, void (*report)(void *ctx, const char *problem), void *ctx,
+			 struct tw_err *err)
+{
+	struct vctx v = { report, ctx, 0, "", 0, 0 };
+	struct tw_err e2;
+	int good[TW_IX__COUNT] = { 0 };
+	uint64_t nrec = s->info.records;
+	uint64_t *exp = calloc(nrec ? nrec : 1, sizeof(*exp)), *got = calloc(nrec ? nrec : 1, sizeof(*got));
+	uint8_t *ok = calloc(nrec ? nrec : 1, 1); /* record decoded */
+	if (!exp || !got || !ok) {
+		free(exp);
+		free(got);
+		free(ok);
+		return tw_err_set(err, TW_ENOMEM, "%s: out of memory verifying %llu records", s->path,
+				  (unsigned long long)nrec);
+	}
+	for (int f = 0; f < TW_IX__COUNT; f++) {
+		if (f == TW_IX_EVENT_ID)
+			continue;
+		if (load_postings(s, f, &e2))
+			vreport(&v, "%s", e2.msg);
+		else
+			good[f] = 1;
+	}
+	int ids_good = load_ids(s, &e2) == TW_OK;
+	if (!ids_good)
+		vreport(&v, "%s", e2.msg);
+	/* blocks: decode everything, check order and times, sum the field values */
+	struct tw_seg_blockbuf bb;
+	struct tw_arena a;
+	struct tw_event prev, cur;
+	struct tw_buf prevbuf;
+	int have_prev = 0;
+	uint64_t with_id = 0;
+	tw_seg_blockbuf_init(&bb);
+	tw_arena_init(&a, 1 << 16, 0);
+	tw_buf_init(&prevbuf, SIZE_MAX / 2);
+	for (uint32_t bi = 0; bi < s->info.blocks; bi++) {
+		const struct rblk *b = &s->blocks[bi];
+		tw_arena_reset(&a);
+		if (load_block(s, bi, &bb, &e2)) {
+			vreport(&v, "%s", e2.msg);
+			have_prev = 0;
+			continue;
+		}
+		for (uint32_t k = 0; k < b->count; k++) {
+			uint32_t rec = b->first + k;
+			if (tw_seg_get(s, rec, &bb, &cur, &a, &e2)) {
+				vreport(&v, "%s", e2.msg);
+				have_prev = 0;
+				continue;
+			}
+			ok[rec] = 1;
+			if (cur.time_ms < b->tmin || cur.time_ms > b->tmax)
+				vreport(&v, "%s: block %u: record %u: time %lld outside the block's range",
+					s->path, bi, rec, (long long)cur.time_ms);
+			if (have_prev && tw_seg_order(&prev, &cur) > 0)
+				vreport(&v, "%s: block %u: record %u: out of order", s->path, bi, rec);
+			for (int f = 0; f < TW_IX__COUNT; f++) {
+				if (!good[f])
+					continue;
+				v.field = f;
+				v.acc = 0;
+				ix_values(&cur, f, vsum, &v);
+				exp[rec] += v.acc;
+			}
+			if (cur.f[TW_F_EVENT_ID].n && ids_good) {
+				with_id++;
+				uint64_t h = tw_seg_id_hash(cur.f[TW_F_EVENT_ID]);
+				const uint8_t *base = s->map + s->ids.off + 8;
+				size_t lo = 0, hi = s->ids.nvals;
+				while (lo < hi) {
+					size_t mid = lo + (hi - lo) / 2;
+					const uint8_t *m = base + mid * TW_SEG_IDX_ENTRY;
+					if (get64(m) < h || (get64(m) == h && get32(m + 8) < rec))
+						lo = mid + 1;
+					else
+						hi = mid;
+				}
+				if (lo == s->ids.nvals || get64(base + lo * TW_SEG_IDX_ENTRY) != h ||
+				    get32(base + lo * TW_SEG_IDX_ENTRY + 8) != rec)
+					vreport(&v, "%s: section id index: record %u's event id is missing",
+						s->path, rec);
+			}
+			/* keep the order key of cur for the next comparison (cur's memory is reused) */
+			tw_buf_reset(&prevbuf);
+			static const int kf[4] = { TW_F_PRINCIPAL, TW_F_EVENT_SOURCE, TW_F_EVENT_NAME,
+						   TW_F_EVENT_ID };
+			size_t tot = 0;
+			for (int i = 0; i < 4; i++)
+				tot += cur.f[kf[i]].n;
+			if (tw_buf_reserve(&prevbuf, tot + 1, NULL) == TW_OK) {
+				memset(&prev, 0, sizeof(prev));
+				prev.time_ms = cur.time_ms;
+				for (int i = 0; i < 4; i++) {
+					prev.f[kf[i]] = (struct tw_str){ prevbuf.p + prevbuf.n, cur.f[kf[i]].n };
+					tw_buf_append(&prevbuf, cur.f[kf[i]].p, cur.f[kf[i]].n, NULL);
+				}
+				have_prev = 1;
+			} else {
+				have_prev = 0;
+			}
+		}
+	}
+	if (ids_good && with_id != s->ids.nvals)
+		vreport(&v, "%s: section id index: %zu entries for %llu records with an id", s->path,
+			s->ids.nvals, (unsigned long long)with_id);
+	/* postings: every list decodes, points at records, and sums to what the records hold */
+	struct tw_ids ids = { 0 };
+	for (int f = 0; f < TW_IX__COUNT; f++) {
+		if (!good[f])
+			continue;
+		const struct rsec *r = &s->post[f];
+		for (size_t i = 0; i < r->nvals; i++) {
+			ids.n = 0;
+			if (decode_list(s, f, i, &ids, &e2)) {
+				vreport(&v, "%s", e2.msg);
+				continue;
+			}
+			uint64_t h = vhash(f, r->dict[i].v, r->dict[i].vn);
+			for (size_t k = 0; k < ids.n; k++)
+				got[ids.v[k]] += h;
+		}
+	}
+	size_t bad = 0;
+	for (uint64_t rec = 0; rec < nrec; rec++)
+		if (ok[rec] && exp[rec] != got[rec] && bad++ < 20)
+			vreport(&v, "%s: postings: record %llu: the postings disagree with its fields",
+				s->path, (unsigned long long)rec);
+	tw_ids_free(&ids);
+	tw_buf_free(&prevbuf);
+	tw_arena_free(&a);
+	tw_seg_blockbuf_free(&bb);
+	free(exp);
+	free(got);
+	free(ok);
+	if (v.problems)
+		return tw_err_set(err, TW_ECORRUPT, "%s (%zu problems)", v.first, v.problems);
+	return TW_OK;
+}

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* index/segment_int.h: private to index/segment.c and its tests: the event-id hash and a test
+ * hook that replaces it (to force hash collisions), and the fixed sizes of the file layout. */
+#ifndef TW_INDEX_SEGMENT_INT_H
+#define TW_INDEX_SEGMENT_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+
+#define TW_SEG_VERSION 1
+#define TW_SEG_HEADER_SIZE 16   /* magic, version, flags */
+#define TW_SEG_FOOTER_SIZE 72   /* see the layout at the top of segment.c */
+#define TW_SEG_BLOCK_ENTRY 48   /* bytes of one block-table entry */
+#define TW_SEG_SECTION_ENTRY 32 /* bytes of one section-table entry */
+#define TW_SEG_IDX_ENTRY 12     /* bytes of one id-index entry (hash u64, record u32) */
+#define TW_SEG_MAX_RATIO 1024   /* a stored blob never expands by more than this (+64 KiB) */
+#define TW_SEG_MAX_BLOCK (1u << 30) /* cap on a block's uncompressed bytes */
+
+/* The 64-bit hash of an event id written into the id index (FNV-1a with a final mix). */
+uint64_t tw_seg_id_hash(struct tw_str id);
+
+/* Test hook: replaces the id hash for this process (NULL restores it). Writers and readers then
+ * agree on the replaced hash; files written with it are only meaningful to this process. */
+void tw_seg_test_set_id_hash(uint64_t (*fn)(struct tw_str id));
+
+#endif

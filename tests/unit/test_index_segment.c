@@ -1,0 +1,667 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* tests/unit/test_index_segment.c: segment files round-trip every record byte for byte, their
+ * lookups equal a brute-force scan, the event-id index survives forced hash collisions, and a
+ * truncated or bit-flipped file fails cleanly (TW_ECORRUPT naming the block or section) while
+ * its undamaged parts stay readable. Offsets of blocks and sections are found by reading the
+ * layout documented in index/FORMAT.md, not through the reader under test. */
+#include <criterion/criterion.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tests/helpers/helpers.h"
+#include "index/evcodec.h"
+#include "index/segment.h"
+#include "index/segment_int.h"
+
+static uint64_t rng_state = 0x2545f4914f6cdd1dull;
+static uint64_t rnd(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return rng_state;
+}
+
+static struct tw_arena pool; /* strings of the generated events */
+
+static struct tw_str dupf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static struct tw_str dupf(const char *fmt, ...)
+{
+	char tmp[512];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	struct tw_str out = { NULL, 0 };
+	if (n > 0)
+		cr_assert_eq(tw_arena_dup(&pool, (struct tw_str){ tmp, (size_t)n }, &out, NULL), TW_OK);
+	return out;
+}
+
+static const char *principals[] = { "", "arn:aws:iam::111:user/alice", "arn:aws:iam::111:user/bob",
+				    "arn:aws:sts::222:assumed-role/Admin/x", "root", "a\"b\\c\xc3\xa9" };
+static const char *sources[] = { "iam.amazonaws.com", "s3.amazonaws.com", "ec2.amazonaws.com", "" };
+static const char *names[] = { "GetObject", "PutObject", "AssumeRole", "ListBuckets", "Get" };
+
+/* Fills ev[0..n) with varied events (CloudTrail with ids, CW log events without, escapes). */
+static void make_events(struct tw_event *ev, size_t n)
+{
+	tw_arena_init(&pool, 1 << 16, 0);
+	for (size_t i = 0; i < n; i++) {
+		struct tw_event *e = &ev[i];
+		memset(e, 0, sizeof(*e));
+		uint64_t r = rnd();
+		e->kind = r % 10 == 0 ? TW_KIND_CWLOG : r % 10 == 1 ? TW_KIND_INSIGHT : TW_KIND_CLOUDTRAIL;
+		e->time_ms = 1700000000000ll + (int64_t)(rnd() % 86400000) - (r % 97 == 0 ? 1700000000000ll * 2 : 0);
+		e->read_only = (int8_t)((int)(rnd() % 3) - 1);
+		const char *pr = principals[rnd() % 6];
+		if (*pr)
+			e->f[TW_F_PRINCIPAL] = dupf("%s", pr);
+		if (*sources[r % 4])
+			e->f[TW_F_EVENT_SOURCE] = dupf("%s", sources[r % 4]);
+		e->f[TW_F_EVENT_NAME] = dupf("%s", names[rnd() % 5]);
+		if (e->kind != TW_KIND_CWLOG && rnd() % 50)
+			e->f[TW_F_EVENT_ID] = dupf("%08llx-%zu", (unsigned long long)(rnd() & 0xffffffff), i);
+		if (e->kind == TW_KIND_CWLOG) {
+			e->f[TW_F_LOG_GROUP] = dupf("/aws/lambda/f%llu", (unsigned long long)(rnd() % 4));
+			e->f[TW_F_LOG_STREAM] = dupf("stream-%llu", (unsigned long long)(rnd() % 30));
+			e->f[TW_F_MESSAGE] = dupf("line %zu \t tab", i);
+		}
+		e->f[TW_F_REGION] = dupf("us-east-%llu", (unsigned long long)(rnd() % 3));
+		e->f[TW_F_ACCOUNT] = dupf("%012llu", (unsigned long long)(rnd() % 5));
+		if (rnd() % 3 == 0)
+			e->f[TW_F_ERROR_CODE] = dupf("AccessDenied%s", rnd() % 2 ? "" : "Exception");
+		if (rnd() % 2)
+			e->f[TW_F_SOURCE_IP] = dupf("10.0.%llu.%llu", (unsigned long long)(rnd() % 4),
+						    (unsigned long long)(rnd() % 250));
+		e->f[TW_F_USER_NAME] = dupf("user%llu", (unsigned long long)(rnd() % 40));
+		if (rnd() % 4 == 0)
+			e->f[TW_F_ACCESS_KEY] = dupf("AKIA%06llu", (unsigned long long)(rnd() % 20));
+		if (rnd() % 5 == 0)
+			e->f[TW_F_SSO_USER] = dupf("sso%llu", (unsigned long long)(rnd() % 3));
+		if (rnd() % 5 == 0)
+			e->f[TW_F_SESSION_ISSUER] = dupf("arn:aws:iam::1:role/R%llu", (unsigned long long)(rnd() % 3));
+		e->f[TW_F_IDENTITY_TYPE] = dupf("%s", rnd() % 2 ? "IAMUser" : "AssumedRole");
+		e->nresources = (uint32_t)(rnd() % 4);
+		if (e->nresources) {
+			e->resources = tw_arena_alloc(&pool, e->nresources * sizeof(struct tw_str), NULL);
+			for (uint32_t k = 0; k < e->nresources; k++)
+				e->resources[k] = rnd() % 9 == 0 ? (struct tw_str){ NULL, 0 }
+								 : dupf("arn:aws:s3:::bucket%llu", (unsigned long long)(rnd() % 25));
+		}
+		e->raw = dupf("{\"eventName\":\"%.*s\",\"n\":%zu,\"s\":\"caf\\u00e9 \\\"q\\\" \\n\"}",
+			      (int)e->f[TW_F_EVENT_NAME].n, e->f[TW_F_EVENT_NAME].p, i);
+	}
+}
+
+/* Appends to out each value of indexed field f in ev, written independently of segment.c. */
+static size_t values_of(const struct tw_event *e, int f, struct tw_str *out)
+{
+	static const int map[TW_IX__COUNT] = { TW_F_EVENT_NAME, TW_F_EVENT_SOURCE, TW_F_REGION,
+					       TW_F_ACCOUNT, TW_F_PRINCIPAL, TW_F_IDENTITY_TYPE,
+					       TW_F_USER_NAME, TW_F_ACCESS_KEY, TW_F_SSO_USER,
+					       TW_F_SESSION_ISSUER, TW_F_SOURCE_IP, TW_F_ERROR_CODE,
+					       -1, -1, TW_F_LOG_GROUP, TW_F_LOG_STREAM, -1, -1 };
+	size_t n = 0;
+	if (f == TW_IX_READ_ONLY) {
+		if (e->read_only >= 0)
+			out[n++] = e->read_only ? TW_STR_LIT("true") : TW_STR_LIT("false");
+	} else if (f == TW_IX_KIND) {
+		out[n++] = e->kind == TW_KIND_CWLOG ? TW_STR_LIT("cwlog")
+			   : e->kind == TW_KIND_INSIGHT ? TW_STR_LIT("insight") : TW_STR_LIT("cloudtrail");
+	} else if (f == TW_IX_RESOURCE) {
+		for (uint32_t k = 0; k < e->nresources; k++)
+			if (e->resources[k].n)
+				out[n++] = e->resources[k];
+	} else if (e->f[map[f]].n) {
+		out[n++] = e->f[map[f]];
+	}
+	return n;
+}
+
+static int str_eq(struct tw_str a, struct tw_str b)
+{
+	return a.n == b.n && (a.n == 0 || memcmp(a.p, b.p, a.n) == 0);
+}
+
+static int has_value(const struct tw_event *e, int f, struct tw_str v, int prefix)
+{
+	struct tw_str vals[16];
+	size_t n = values_of(e, f, vals);
+	for (size_t i = 0; i < n; i++)
+		if (prefix ? (vals[i].n >= v.n && memcmp(vals[i].p, v.p, v.n) == 0) : str_eq(vals[i], v))
+			return 1;
+	return 0;
+}
+
+static void check_ids(const struct tw_ids *ids, const struct tw_event *ev, size_t n, int f,
+		      struct tw_str v, int prefix)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (has_value(&ev[i], f, v, prefix)) {
+			cr_assert(k < ids->n, "field %s value %.*s: record %zu missing", tw_ix_name(f),
+				  (int)v.n, v.p, i);
+			cr_assert_eq(ids->v[k], i, "field %s value %.*s: id %u != %zu", tw_ix_name(f),
+				     (int)v.n, v.p, ids->v[k], i);
+			k++;
+		}
+	cr_assert_eq(k, ids->n, "field %s: %zu ids, expected %zu", tw_ix_name(f), ids->n, k);
+}
+
+/* Encodes e for a byte-for-byte comparison. */
+static void enc(const struct tw_event *e, struct tw_buf *b)
+{
+	tw_buf_reset(b);
+	cr_assert_eq(tw_evcodec_encode(b, e, NULL), TW_OK);
+}
+
+#define N_EVENTS 3000
+
+/* What the tw_seg_values callback checks against. */
+struct vals_ctx {
+	struct tw_event *ev; /* the events, in segment order */
+	int f;               /* field */
+	struct tw_str prev;  /* previous value */
+	size_t n, total;     /* values seen, sum of their counts */
+};
+static int cb(void *ctx, struct tw_str v, uint32_t count);
+
+static struct tw_seg *write_and_open(const char *path, struct tw_event *ev, size_t n, size_t block_bytes,
+				     struct tw_seg_info *info)
+{
+	struct tw_seg_opts o;
+	struct tw_err err;
+	struct tw_seg *s;
+	tw_seg_opts_default(&o);
+	o.block_bytes = block_bytes;
+	o.fsync = 0;
+	cr_assert_eq(tw_seg_write(path, ev, n, &o, info, &err), TW_OK, "%s", err.msg);
+	cr_assert_eq(tw_seg_open(path, &s, &err), TW_OK, "%s", err.msg);
+	return s;
+}
+
+Test(index_segment, round_trip_and_lookups_match_a_scan)
+{
+	char *dir = tw_test_tmpdir(), *path = tw_test_join(dir, "a.tws");
+	static struct tw_event ev[N_EVENTS];
+	struct tw_seg_info info;
+	struct tw_err err;
+	make_events(ev, N_EVENTS);
+	struct tw_seg *s = write_and_open(path, ev, N_EVENTS, 64 << 10, &info);
+	/* tw_seg_write sorted ev: record i is ev[i] */
+	for (size_t i = 1; i < N_EVENTS; i++)
+		cr_assert(tw_seg_order(&ev[i - 1], &ev[i]) <= 0);
+	const struct tw_seg_info *si = tw_seg_get_info(s);
+	cr_assert_eq(si->records, N_EVENTS);
+	cr_assert_eq(info.records, N_EVENTS);
+	cr_assert_gt(si->blocks, 3, "64 KiB blocks should give several blocks");
+	cr_assert_eq(si->bytes_total, info.bytes_total);
+	cr_assert_eq(si->bytes_blocks, info.bytes_blocks);
+	uint64_t raw = 0;
+	int64_t tmin = INT64_MAX, tmax = INT64_MIN;
+	for (size_t i = 0; i < N_EVENTS; i++) {
+		raw += ev[i].raw.n;
+		tmin = ev[i].time_ms < tmin ? ev[i].time_ms : tmin;
+		tmax = ev[i].time_ms > tmax ? ev[i].time_ms : tmax;
+	}
+	cr_assert_eq(si->raw_bytes, raw);
+	cr_assert_eq(si->tmin, tmin);
+	cr_assert_eq(si->tmax, tmax);
+
+	struct tw_seg_blockbuf bb;
+	struct tw_arena a;
+	struct tw_buf b1, b2;
+	tw_seg_blockbuf_init(&bb);
+	tw_arena_init(&a, 4096, 0);
+	tw_buf_init(&b1, 1 << 20);
+	tw_buf_init(&b2, 1 << 20);
+	for (size_t i = 0; i < N_EVENTS; i++) {
+		struct tw_event got;
+		cr_assert_eq(tw_seg_get(s, (uint32_t)i, &bb, &got, &a, &err), TW_OK, "%s", err.msg);
+		enc(&ev[i], &b1);
+		enc(&got, &b2);
+		cr_assert(b1.n == b2.n && memcmp(b1.p, b2.p, b1.n) == 0, "record %zu differs", i);
+		cr_assert(str_eq(got.raw, ev[i].raw));
+		uint32_t blk = tw_seg_block_of(s, (uint32_t)i);
+		struct tw_seg_block m;
+		tw_seg_block_meta(s, blk, &m);
+		cr_assert(m.first <= i && i < m.first + m.count);
+		cr_assert(m.tmin <= got.time_ms && got.time_ms <= m.tmax);
+		cr_assert_eq(m.codec, TW_SEG_ZSTD);
+	}
+	/* random access order too */
+	for (int k = 0; k < 500; k++) {
+		size_t i = rnd() % N_EVENTS;
+		struct tw_event got;
+		cr_assert_eq(tw_seg_get(s, (uint32_t)i, &bb, &got, &a, &err), TW_OK, "%s", err.msg);
+		enc(&ev[i], &b1);
+		enc(&got, &b2);
+		cr_assert(b1.n == b2.n && memcmp(b1.p, b2.p, b1.n) == 0, "record %zu differs", i);
+	}
+	struct tw_event dummy;
+	cr_assert_eq(tw_seg_get(s, N_EVENTS, &bb, &dummy, &a, &err), TW_ENOENT);
+
+	/* every value of every field (from a brute-force scan), plus absent values */
+	struct tw_ids ids = { 0 };
+	for (int f = 0; f < TW_IX__COUNT; f++) {
+		if (f == TW_IX_EVENT_ID)
+			continue;
+		size_t checked = 0;
+		for (size_t i = 0; i < N_EVENTS; i += 7) {
+			struct tw_str vals[16];
+			size_t nv = values_of(&ev[i], f, vals);
+			for (size_t k = 0; k < nv; k++) {
+				ids.n = 0;
+				cr_assert_eq(tw_seg_lookup(s, f, vals[k], &ids, &err), TW_OK, "%s", err.msg);
+				check_ids(&ids, ev, N_EVENTS, f, vals[k], 0);
+				checked++;
+			}
+		}
+		ids.n = 0;
+		cr_assert_eq(tw_seg_lookup(s, f, TW_STR_LIT("no such value"), &ids, &err), TW_OK);
+		cr_assert_eq(ids.n, 0);
+		/* tw_seg_values: ascending byte order, counts equal the scan */
+		struct vals_ctx vc = { ev, f, { NULL, 0 }, 0, 0 };
+		cr_assert_eq(tw_seg_values(s, f, cb, &vc, &err), TW_OK);
+		size_t total = 0;
+		for (size_t i = 0; i < N_EVENTS; i++) {
+			struct tw_str vals[16];
+			size_t nv = values_of(&ev[i], f, vals);
+			/* distinct values per record */
+			for (size_t k = 0; k < nv; k++) {
+				int dup = 0;
+				for (size_t j = 0; j < k; j++)
+					dup |= str_eq(vals[j], vals[k]);
+				total += !dup;
+			}
+		}
+		cr_assert_eq(vc.total, total, "field %s: value counts sum %zu != %zu", tw_ix_name(f),
+			     vc.total, total);
+		if (f != TW_IX_SSO_USER)
+			cr_assert_gt(checked, 0, "field %s", tw_ix_name(f));
+	}
+	/* prefixes */
+	const struct { int f; const char *p; } pre[] = {
+		{ TW_IX_PRINCIPAL, "arn:aws:iam::111:user/" }, { TW_IX_PRINCIPAL, "arn:" },
+		{ TW_IX_RESOURCE, "arn:aws:s3:::bucket1" },    { TW_IX_EVENT_NAME, "Get" },
+		{ TW_IX_EVENT_NAME, "" },                      { TW_IX_SOURCE_IP, "10.0.3." },
+		{ TW_IX_LOG_GROUP, "/aws/lambda/" },           { TW_IX_ERROR_CODE, "zzz" },
+	};
+	for (size_t k = 0; k < sizeof(pre) / sizeof(pre[0]); k++) {
+		struct tw_str p = { pre[k].p, strlen(pre[k].p) };
+		ids.n = 0;
+		cr_assert_eq(tw_seg_lookup_prefix(s, pre[k].f, p, &ids, &err), TW_OK, "%s", err.msg);
+		check_ids(&ids, ev, N_EVENTS, pre[k].f, p, 1);
+	}
+	ids.n = 0;
+	cr_assert_eq(tw_seg_lookup(s, TW_IX_EVENT_ID, TW_STR_LIT("x"), &ids, &err), TW_EINVAL);
+	/* event ids: present ones found at their record, absent ones not */
+	size_t with_id = 0;
+	for (size_t i = 0; i < N_EVENTS; i++) {
+		if (!ev[i].f[TW_F_EVENT_ID].n)
+			continue;
+		uint32_t rec = UINT32_MAX;
+		with_id++;
+		cr_assert_eq(tw_seg_has_id(s, ev[i].f[TW_F_EVENT_ID], &rec, &err), 1, "%zu", i);
+		cr_assert(str_eq(ev[rec].f[TW_F_EVENT_ID], ev[i].f[TW_F_EVENT_ID]));
+	}
+	cr_assert_gt(with_id, N_EVENTS / 2);
+	cr_assert_lt(with_id, N_EVENTS);
+	cr_assert_eq(tw_seg_has_id(s, TW_STR_LIT("00000000-999999"), NULL, &err), 0);
+	cr_assert_eq(tw_seg_has_id(s, TW_STR_LIT(""), NULL, &err), 0);
+	cr_assert_eq(tw_seg_verify(s, NULL, NULL, &err), TW_OK, "%s", err.msg);
+	tw_ids_free(&ids);
+	tw_buf_free(&b1);
+	tw_buf_free(&b2);
+	tw_arena_free(&a);
+	tw_seg_blockbuf_free(&bb);
+	tw_seg_close(s);
+	tw_arena_free(&pool);
+	free(path);
+	tw_test_tmpdir_free(dir);
+}
+
+/* tw_seg_values callback: checks order and sums the counts. */
+static int cb(void *ctx, struct tw_str v, uint32_t count)
+{
+	struct vals_ctx *vc = ctx;
+	if (vc->n) {
+		size_t m = vc->prev.n < v.n ? vc->prev.n : v.n;
+		int c = memcmp(vc->prev.p, v.p, m);
+		cr_assert(c < 0 || (c == 0 && vc->prev.n < v.n), "values not ascending");
+	}
+	size_t scan = 0;
+	for (size_t i = 0; i < N_EVENTS; i++)
+		scan += has_value(&vc->ev[i], vc->f, v, 0);
+	cr_assert_eq(count, scan, "value %.*s: count %u != %zu", (int)v.n, v.p, count, scan);
+	vc->prev = v;
+	vc->n++;
+	vc->total += count;
+	return 0;
+}
+
+Test(index_segment, writer_refuses_out_of_order_records)
+{
+	char *dir = tw_test_tmpdir(), *path = tw_test_join(dir, "o.tws");
+	struct tw_segw *w;
+	struct tw_err err;
+	struct tw_seg_opts o;
+	struct tw_event a = { .kind = TW_KIND_CLOUDTRAIL, .read_only = -1, .time_ms = 5 };
+	struct tw_event b = a;
+	a.f[TW_F_PRINCIPAL] = TW_STR_LIT("bob");
+	b.f[TW_F_PRINCIPAL] = TW_STR_LIT("alice");
+	tw_seg_opts_default(&o);
+	o.fsync = 0;
+	cr_assert_eq(tw_segw_open(path, &o, &w, &err), TW_OK, "%s", err.msg);
+	cr_assert_eq(tw_segw_add(w, &a, &err), TW_OK);
+	cr_assert_eq(tw_segw_add(w, &b, &err), TW_EINVAL);
+	a.time_ms = 4; /* same principal, earlier time */
+	cr_assert_eq(tw_segw_add(w, &a, &err), TW_EINVAL);
+	a.time_ms = 6;
+	cr_assert_eq(tw_segw_add(w, &a, &err), TW_OK, "%s", err.msg);
+	struct tw_seg_info info;
+	cr_assert_eq(tw_segw_finish(w, &info, &err), TW_OK, "%s", err.msg);
+	cr_assert_eq(info.records, 2);
+	struct stat st;
+	cr_assert_eq(stat(path, &st), 0);
+	cr_assert_eq(st.st_mode & 0777, 0600);
+	char *tmp = tw_test_join(dir, "o.tws.tmp");
+	cr_assert_neq(stat(tmp, &st), 0, "tmp file left behind");
+	/* abort removes the temporary file */
+	char *p2 = tw_test_join(dir, "p.tws");
+	cr_assert_eq(tw_segw_open(p2, &o, &w, &err), TW_OK);
+	tw_segw_abort(w);
+	cr_assert_neq(stat(p2, &st), 0);
+	free(p2);
+	free(tmp);
+	free(path);
+	tw_test_tmpdir_free(dir);
+}
+
+/* Forces every id into three hash buckets: has_id must still find exactly the right record. */
+static uint64_t bad_hash(struct tw_str id)
+{
+	return id.n % 3;
+}
+
+Test(index_segment, id_index_survives_hash_collisions)
+{
+	char *dir = tw_test_tmpdir(), *path = tw_test_join(dir, "c.tws");
+	static struct tw_event ev[600];
+	struct tw_err err;
+	tw_seg_test_set_id_hash(bad_hash);
+	make_events(ev, 600);
+	struct tw_seg *s = write_and_open(path, ev, 600, 8 << 10, NULL);
+	for (size_t i = 0; i < 600; i++) {
+		if (!ev[i].f[TW_F_EVENT_ID].n)
+			continue;
+		uint32_t rec = UINT32_MAX;
+		cr_assert_eq(tw_seg_has_id(s, ev[i].f[TW_F_EVENT_ID], &rec, &err), 1);
+		cr_assert(str_eq(ev[rec].f[TW_F_EVENT_ID], ev[i].f[TW_F_EVENT_ID]));
+	}
+	/* same lengths (so same hashes) as present ids, different bytes */
+	cr_assert_eq(tw_seg_has_id(s, TW_STR_LIT("zzzzzzzz-1"), NULL, &err), 0);
+	cr_assert_eq(tw_seg_has_id(s, TW_STR_LIT("zzzzzzzz-12"), NULL, &err), 0);
+	cr_assert_eq(tw_seg_verify(s, NULL, NULL, &err), TW_OK, "%s", err.msg);
+	tw_seg_close(s);
+	tw_seg_test_set_id_hash(NULL);
+	tw_arena_free(&pool);
+	free(path);
+	tw_test_tmpdir_free(dir);
+}
+
+/* Reads a little-endian integer from the file image. */
+static uint64_t le(const unsigned char *p, int n)
+{
+	uint64_t v = 0;
+	for (int i = n - 1; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* Finds section (kind, field) through the footer and section table as FORMAT.md lays them out. */
+static void find_section(const unsigned char *f, size_t size, uint32_t kind, uint32_t field,
+			 uint64_t *off, uint64_t *len)
+{
+	const unsigned char *ft = f + size - 72;
+	cr_assert(memcmp(ft + 64, "TWSEG\r\n\x1a", 8) == 0);
+	const unsigned char *tab = f + le(ft, 8);
+	uint32_t n = (uint32_t)le(tab, 4);
+	for (uint32_t i = 0; i < n; i++) {
+		const unsigned char *e = tab + 8 + 32 * i;
+		if (le(e, 4) == kind && le(e + 4, 4) == field) {
+			*off = le(e + 8, 8);
+			*len = le(e + 16, 8);
+			return;
+		}
+	}
+	cr_assert_fail("section %u/%u not found", kind, field);
+}
+
+static int problems;
+static void count_problem(void *ctx, const char *msg)
+{
+	(void)msg;
+	(void)ctx;
+	problems++;
+}
+
+/* Exercises every read path of the file at path; each call must succeed or say TW_ECORRUPT. */
+static void poke(const char *path)
+{
+	struct tw_seg *s;
+	struct tw_err err;
+	enum tw_rc rc = tw_seg_open(path, &s, &err);
+	if (rc) {
+		cr_assert(rc == TW_ECORRUPT || rc == TW_EUNSUP, "open: %s", err.msg);
+		return;
+	}
+	struct tw_seg_blockbuf bb;
+	struct tw_arena a;
+	struct tw_ids ids = { 0 };
+	tw_seg_blockbuf_init(&bb);
+	tw_arena_init(&a, 4096, 0);
+	uint64_t n = tw_seg_get_info(s)->records;
+	for (uint32_t i = 0; i < n; i++) {
+		struct tw_event ev;
+		tw_arena_reset(&a);
+		rc = tw_seg_get(s, i, &bb, &ev, &a, &err);
+		cr_assert(rc == TW_OK || rc == TW_ECORRUPT, "get: %s", err.msg);
+	}
+	for (int f = 0; f < TW_IX__COUNT; f++) {
+		if (f == TW_IX_EVENT_ID)
+			continue;
+		rc = tw_seg_lookup_prefix(s, f, TW_STR_LIT(""), &ids, &err);
+		cr_assert(rc == TW_OK || rc == TW_ECORRUPT, "lookup: %s", err.msg);
+	}
+	int h = tw_seg_has_id(s, TW_STR_LIT("abc"), NULL, &err);
+	cr_assert(h >= -1 && h <= 1);
+	rc = tw_seg_verify(s, count_problem, NULL, &err);
+	cr_assert(rc == TW_OK || rc == TW_ECORRUPT);
+	tw_ids_free(&ids);
+	tw_arena_free(&a);
+	tw_seg_blockbuf_free(&bb);
+	tw_seg_close(s);
+}
+
+Test(index_segment, truncated_files_fail_cleanly)
+{
+	char *dir = tw_test_tmpdir(), *path = tw_test_join(dir, "t.tws"), *cut = tw_test_join(dir, "cut.tws");
+	static struct tw_event ev[300];
+	size_t size;
+	make_events(ev, 300);
+	struct tw_seg *s = write_and_open(path, ev, 300, 4 << 10, NULL);
+	tw_seg_close(s);
+	unsigned char *f = (unsigned char *)tw_test_read_file(path, &size);
+	cr_assert(f && size > 200);
+	for (size_t n = 0; n < size; n++) {
+		if (n % 97 && n + 64 < size && n + 72 < size)
+			continue;
+		tw_test_write_file(cut, f, n);
+		struct tw_seg *t;
+		struct tw_err err;
+		enum tw_rc rc = tw_seg_open(cut, &t, &err);
+		cr_assert_eq(rc, TW_ECORRUPT, "truncated at %zu of %zu: %s", n, size,
+			     rc ? err.msg : "opened");
+	}
+	/* a few whole-file rewrites with garbage in the footer / section table */
+	for (size_t k = 1; k <= 72; k++) {
+		f[size - k] ^= 0x40;
+		tw_test_write_file(cut, f, size);
+		poke(cut);
+		f[size - k] ^= 0x40;
+	}
+	free(f);
+	free(cut);
+	free(path);
+	tw_arena_free(&pool);
+	tw_test_tmpdir_free(dir);
+}
+
+Test(index_segment, damage_is_confined_to_its_block_or_section)
+{
+	char *dir = tw_test_tmpdir(), *path = tw_test_join(dir, "d.tws"), *bad = tw_test_join(dir, "bad.tws");
+	static struct tw_event ev[800];
+	size_t size;
+	struct tw_err err;
+	make_events(ev, 800);
+	struct tw_seg *s = write_and_open(path, ev, 800, 8 << 10, NULL);
+	uint32_t nblocks = tw_seg_get_info(s)->blocks;
+	cr_assert_gt(nblocks, 3);
+	tw_seg_close(s);
+	unsigned char *f = (unsigned char *)tw_test_read_file(path, &size);
+	uint64_t bt, btlen, po, polen;
+	find_section(f, size, 1, 0, &bt, &btlen);
+	cr_assert_eq(le(f + bt, 4), nblocks);
+	/* flip a bit in the middle of block 2 */
+	const unsigned char *e = f + bt + 8 + 48 * 2;
+	uint64_t boff = le(e + 24, 8), blen = le(e + 32, 4);
+	uint32_t first = (uint32_t)le(e, 4), count = (uint32_t)le(e + 4, 4);
+	f[boff + blen / 2] ^= 0x10;
+	tw_test_write_file(bad, f, size);
+	f[boff + blen / 2] ^= 0x10;
+	cr_assert_eq(tw_seg_open(bad, &s, &err), TW_OK, "%s", err.msg);
+	struct tw_seg_blockbuf bb;
+	struct tw_arena a;
+	tw_seg_blockbuf_init(&bb);
+	tw_arena_init(&a, 4096, 0);
+	for (uint32_t i = 0; i < 800; i++) {
+		struct tw_event got;
+		enum tw_rc rc = tw_seg_get(s, i, &bb, &got, &a, &err);
+		if (i >= first && i < first + count) {
+			cr_assert_eq(rc, TW_ECORRUPT);
+			cr_assert(strstr(err.msg, "block 2") && strstr(err.msg, "bad.tws"), "%s", err.msg);
+		} else {
+			cr_assert_eq(rc, TW_OK, "record %u: %s", i, err.msg);
+		}
+	}
+	struct tw_ids ids = { 0 };
+	cr_assert_eq(tw_seg_lookup(s, TW_IX_PRINCIPAL, TW_STR_LIT("root"), &ids, &err), TW_OK);
+	check_ids(&ids, ev, 800, TW_IX_PRINCIPAL, TW_STR_LIT("root"), 0);
+	problems = 0;
+	cr_assert_eq(tw_seg_verify(s, count_problem, NULL, &err), TW_ECORRUPT);
+	cr_assert(strstr(err.msg, "block 2"), "%s", err.msg);
+	cr_assert_gt(problems, 0);
+	tw_seg_close(s);
+
+	/* flip a bit in the principal postings */
+	find_section(f, size, 2, TW_IX_PRINCIPAL, &po, &polen);
+	f[po + polen / 2] ^= 0x01;
+	tw_test_write_file(bad, f, size);
+	f[po + polen / 2] ^= 0x01;
+	cr_assert_eq(tw_seg_open(bad, &s, &err), TW_OK, "%s", err.msg);
+	ids.n = 0;
+	cr_assert_eq(tw_seg_lookup(s, TW_IX_PRINCIPAL, TW_STR_LIT("root"), &ids, &err), TW_ECORRUPT);
+	cr_assert(strstr(err.msg, "section postings[principal]: crc "), "%s", err.msg);
+	/* the second use says the same */
+	cr_assert_eq(tw_seg_values(s, TW_IX_PRINCIPAL, cb, NULL, &err), TW_ECORRUPT);
+	ids.n = 0;
+	cr_assert_eq(tw_seg_lookup(s, TW_IX_EVENT_NAME, TW_STR_LIT("Get"), &ids, &err), TW_OK, "%s", err.msg);
+	check_ids(&ids, ev, 800, TW_IX_EVENT_NAME, TW_STR_LIT("Get"), 0);
+	for (uint32_t i = 0; i < 800; i += 13) {
+		struct tw_event got;
+		cr_assert_eq(tw_seg_get(s, i, &bb, &got, &a, &err), TW_OK, "%s", err.msg);
+	}
+	problems = 0;
+	cr_assert_eq(tw_seg_verify(s, count_problem, NULL, &err), TW_ECORRUPT);
+	cr_assert_eq(problems, 1, "only the postings section is damaged");
+	tw_seg_close(s);
+
+	/* flips anywhere: every call answers OK or ECORRUPT */
+	for (size_t k = 0; k < 300; k++) {
+		size_t at = rnd() % size;
+		unsigned char bit = (unsigned char)(1u << (rnd() % 8));
+		f[at] ^= bit;
+		tw_test_write_file(bad, f, size);
+		poke(bad);
+		f[at] ^= bit;
+	}
+	tw_ids_free(&ids);
+	tw_arena_free(&a);
+	tw_seg_blockbuf_free(&bb);
+	free(f);
+	free(bad);
+	free(path);
+	tw_arena_free(&pool);
+	tw_test_tmpdir_free(dir);
+}
+
+Test(index_segment, empty_segment_and_other_codecs)
+{
+	char *dir = tw_test_tmpdir(), *path = tw_test_join(dir, "e.tws");
+	struct tw_seg_info info;
+	struct tw_err err;
+	struct tw_seg *s;
+	cr_assert_eq(tw_seg_write(path, NULL, 0, NULL, &info, &err), TW_OK, "%s", err.msg);
+	cr_assert_eq(info.records, 0);
+	cr_assert_gt(info.tmin, info.tmax);
+	cr_assert_eq(tw_seg_open(path, &s, &err), TW_OK, "%s", err.msg);
+	cr_assert_eq(tw_seg_get_info(s)->records, 0);
+	struct tw_ids ids = { 0 };
+	cr_assert_eq(tw_seg_lookup(s, TW_IX_PRINCIPAL, TW_STR_LIT("a"), &ids, &err), TW_OK);
+	cr_assert_eq(ids.n, 0);
+	cr_assert_eq(tw_seg_verify(s, NULL, NULL, &err), TW_OK, "%s", err.msg);
+	tw_seg_close(s);
+	static struct tw_event ev[400];
+	make_events(ev, 400);
+	for (int c = TW_SEG_RAW; c <= TW_SEG_DEFLATE; c++) {
+		struct tw_seg_opts o;
+		tw_seg_opts_default(&o);
+		o.codec = (enum tw_seg_codec)c;
+		o.block_bytes = 16 << 10;
+		o.fsync = 0;
+		cr_assert_eq(tw_seg_write(path, ev, 400, &o, &info, &err), TW_OK, "%s", err.msg);
+		cr_assert_eq(tw_seg_open(path, &s, &err), TW_OK, "%s", err.msg);
+		struct tw_seg_block m;
+		tw_seg_block_meta(s, 0, &m);
+		cr_assert_eq(m.codec, c);
+		struct tw_seg_blockbuf bb;
+		struct tw_arena a;
+		struct tw_buf b1, b2;
+		tw_seg_blockbuf_init(&bb);
+		tw_arena_init(&a, 4096, 0);
+		tw_buf_init(&b1, 1 << 20);
+		tw_buf_init(&b2, 1 << 20);
+		for (uint32_t i = 0; i < 400; i++) {
+			struct tw_event got;
+			cr_assert_eq(tw_seg_get(s, i, &bb, &got, &a, &err), TW_OK, "%s", err.msg);
+			enc(&ev[i], &b1);
+			enc(&got, &b2);
+			cr_assert(b1.n == b2.n && memcmp(b1.p, b2.p, b1.n) == 0);
+		}
+		cr_assert_eq(tw_seg_verify(s, NULL, NULL, &err), TW_OK, "%s", err.msg);
+		tw_buf_free(&b1);
+		tw_buf_free(&b2);
+		tw_arena_free(&a);
+		tw_seg_blockbuf_free(&bb);
+		tw_seg_close(s);
+	}
+	tw_arena_free(&pool);
+	free(path);
+	tw_test_tmpdir_free(dir);
+}
