@@ -1,0 +1,1728 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* index/store.c: the store directory. One writer (LOCK), a WAL of durable batches, immutable
+ * segments sealed from it, and a MANIFEST naming the live segments; dedup by event id, sealing,
+ * compaction, retention; lock-free snapshots for readers. Layout: index/FORMAT.md, "Store directory".
+ *
+ *   DIR/LOCK              flock(LOCK_EX|LOCK_NB) by the writer; holds its pid (text) for messages
+ *   DIR/MANIFEST          which segments are live, and the WAL seq sealed through (text, CRC-32C)
+ *   DIR/MANIFEST.tmp      a MANIFEST being written (ignored and overwritten)
+ *   DIR/wal               index/wal.h
+ *   DIR/seg/NNNNNNNN.tws  segments (index/segment.h), numbered 1, 2, 3 ... never reused
+ *
+ *   MANIFEST, version 1 (every line ends in \n, numbers in decimal, no other whitespace):
+ *     trailwatch-manifest 1
+ *     next-segment <N>        number the next segment gets
+ *     sealed-seq <S>          every WAL frame with seq <= S is in a live segment (or was retained)
+ *     segments <K>
+ *     segment <NNNNNNNN>.tws  K lines, ascending
+ *     crc32c <8 hex digits>   CRC-32C of every byte before this line
+ *
+ * Invariants:
+ *  1. Only the process holding LOCK writes anything in DIR. Readers (snapshots, stat, verify)
+ *     never write and never take the lock.
+ *  2. The MANIFEST is replaced only atomically (MANIFEST.tmp written, fsynced, renamed, directory
+ *     fsynced): a reader or a crash sees the old one or the new one whole. Its CRC catches media
+ *     damage; a bad one is TW_ECORRUPT, never "empty store".
+ *  3. A record is in exactly one place: a live segment, or a WAL frame with seq > sealed-seq.
+ *     Seal order: (a) write seg/N.tws (atomically, by tw_segw), (b) MANIFEST with N and
+ *     sealed-seq = last sealed frame, (c) tw_wal_reset, (d) clear the in-memory WAL id set. A crash
+ *     after (a) leaves an orphan file (deleted on open, the frames still count); after (b) leaves
+ *     frames with seq <= sealed-seq in the WAL, which everybody skips. WAL seqs never go back
+ *     (tw_wal_reset keeps them; a new WAL starts at sealed-seq + 1; open refuses a WAL behind).
+ *  4. Files in seg/ that the MANIFEST does not name are garbage from a seal, compaction or
+ *     retention cut short; the writer deletes them at open. Segment numbers are never reused
+ *     (next-segment only grows, and open bumps it past any file it finds).
+ *  5. Compaction and retention swap the MANIFEST first and unlink the old files after, so a
+ *     reader holding an old snapshot keeps its open (mmap'ed) files; a crash in between leaves
+ *     orphans (invariant 4), never a MANIFEST naming a missing file.
+ *  6. Dedup: a record's key is "I" + eventID, or when it has none "C" + kind + time + raw length +
+ *     a 128-bit hash of raw (content). An appended record is skipped when its key is in the WAL set
+ *     (keys of the frames after sealed-seq, rebuilt at open), earlier in the same batch, or in a
+ *     live segment whose [tmin, tmax] holds its time (tw_seg_has_id; for id-less records a per-
+ *     segment content set built on first need). Ids are compared exactly, never by hash alone.
+ *  7. A batch is acknowledged (TW_OK) only after its frame is durable. Any I/O failure of the
+ *     writer (WAL, segment, MANIFEST) makes it stop for good: every later call fails with the
+ *     first error, and only a new open (which re-reads the directory) writes again.
+ *  8. A snapshot is consistent: it reads the MANIFEST, opens its segments and the WAL frames after
+ *     its sealed-seq, then re-reads the MANIFEST; if it changed (or a segment vanished) it retries.
+ */
+#include "index/store.h"
+
+#include <dirent.h>
+#include <stdarg.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "index/evcodec.h"
+#include "index/store_int.h"
+
+enum tw_store_crash tw_store_test_crash_at = TW_STORE_CRASH_NONE;
+
+#define MANIFEST_MAX (16u << 20)  /* cap on a MANIFEST file's size */
+#define SNAP_TRIES 8              /* snapshot retries when the MANIFEST moves underneath */
+#define KEYS_MAX ((size_t)1 << 40) /* cap on a key set's bytes (really bounded by seal_bytes) */
+
+/* ---- small helpers ------------------------------------------------------------------------ */
+
+static int64_t clock_realtime(void *ctx)
+{
+	struct timespec ts;
+
+	(void)ctx;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint64_t rd64(const unsigned char *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, 8);
+	return v;
+}
+
+/* A 64-bit hash (multiply-xorshift over 8-byte words); two seeds give two independent-enough
+ * halves of a 128-bit content hash. Not cryptographic: see FORMAT.md about content keys. */
+static uint64_t hash64(const void *data, size_t n, uint64_t seed)
+{
+	const unsigned char *p = data;
+	uint64_t h = seed ^ (n * 0x9e3779b97f4a7c15ull);
+	unsigned char t[8] = { 0 };
+
+	while (n >= 8) {
+		h ^= rd64(p);
+		h *= 0xbf58476d1ce4e5b9ull;
+		h ^= h >> 31;
+		p += 8;
+		n -= 8;
+	}
+	if (n) {
+		memcpy(t, p, n);
+		h ^= rd64(t);
+		h *= 0xbf58476d1ce4e5b9ull;
+		h ^= h >> 31;
+	}
+	h ^= h >> 30;
+	h *= 0x94d049bb133111ebull;
+	h ^= h >> 27;
+	h *= 0xbf58476d1ce4e5b9ull;
+	h ^= h >> 31;
+	return h;
+}
+
+/* fsync a directory (after a rename or unlink in it). */
+static int fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int r, e;
+
+	if (fd < 0)
+		return errno;
+	r = fsync(fd);
+	e = errno;
+	close(fd);
+	return r ? e : 0;
+}
+
+static char *path_join(const char *a, const char *b)
+{
+	size_t na = strlen(a), nb = strlen(b);
+	char *p = malloc(na + nb + 2);
+
+	if (!p)
+		return NULL;
+	memcpy(p, a, na);
+	p[na] = '/';
+	memcpy(p + na + 1, b, nb + 1);
+	return p;
+}
+
+/* "NNNNNNNN.tws" -> number; 0 when name is not a segment name. */
+static uint64_t seg_num_of(const char *name)
+{
+	uint64_t v = 0;
+	size_t i, n = strlen(name);
+
+	if (n < 12 || n > 24 || strcmp(name + n - 4, ".tws") != 0)
+		return 0;
+	for (i = 0; i < n - 4; i++) {
+		if (name[i] < '0' || name[i] > '9' || v > UINT64_MAX / 10 - 1)
+			return 0;
+		v = v * 10 + (uint64_t)(name[i] - '0');
+	}
+	return v;
+}
+
+static void seg_name(char *out, size_t cap, uint64_t num)
+{
+	snprintf(out, cap, "%08" PRIu64 ".tws", num);
+}
+
+/* ---- key sets (invariant 6) --------------------------------------------------------------- */
+
+/* One slot of a key set. */
+struct kslot {
+	uint64_t h;   /* hash of the key; 0 = empty slot */
+	uint64_t off; /* key bytes at keys.p + off */
+	uint32_t len; /* key length */
+};
+
+/* An open-addressing hash set of byte strings, compared exactly. */
+struct kset {
+	struct kslot *t; /* slots; cap is a power of two */
+	size_t cap;      /* slots allocated */
+	size_t n;        /* keys held */
+	struct tw_buf keys; /* the key bytes, back to back */
+};
+
+static void kset_init(struct kset *k)
+{
+	memset(k, 0, sizeof *k);
+	tw_buf_init(&k->keys, KEYS_MAX);
+}
+
+static void kset_free(struct kset *k)
+{
+	free(k->t);
+	tw_buf_free(&k->keys);
+	memset(k, 0, sizeof *k);
+}
+
+static void kset_clear(struct kset *k)
+{
+	if (k->t)
+		memset(k->t, 0, k->cap * sizeof *k->t);
+	k->n = 0;
+	tw_buf_reset(&k->keys);
+}
+
+static uint64_t kset_hash(const void *key, size_t n)
+{
+	uint64_t h = hash64(key, n, 0x5157d1e5ull);
+
+	return h ? h : 1;
+}
+
+static int kset_has(const struct kset *k, const void *key, size_t n, uint64_t h)
+{
+	size_t i;
+
+	if (!k->cap)
+		return 0;
+	for (i = h & (k->cap - 1); k->t[i].h; i = (i + 1) & (k->cap - 1))
+		if (k->t[i].h == h && k->t[i].len == n && memcmp(k->keys.p + k->t[i].off, key, n) == 0)
+			return 1;
+	return 0;
+}
+
+static enum tw_rc kset_grow(struct kset *k, struct tw_err *err)
+{
+	size_t ncap = k->cap ? k->cap * 2 : 1024, i, j;
+	struct kslot *nt = calloc(ncap, sizeof *nt);
+
+	if (!nt)
+		return tw_err_set(err, TW_ENOMEM, "out of memory growing the dedup set to %zu keys", ncap);
+	for (i = 0; i < k->cap; i++) {
+		if (!k->t[i].h)
+			continue;
+		for (j = k->t[i].h & (ncap - 1); nt[j].h; j = (j + 1) & (ncap - 1))
+			;
+		nt[j] = k->t[i];
+	}
+	free(k->t);
+	k->t = nt;
+	k->cap = ncap;
+	return TW_OK;
+}
+
+/* Adds key (no check for presence: callers check first). */
+static enum tw_rc kset_add(struct kset *k, const void *key, size_t n, uint64_t h, struct tw_err *err)
+{
+	enum tw_rc rc;
+	size_t i;
+
+	if (n > UINT32_MAX)
+		return tw_err_set(err, TW_ELIMIT, "dedup key of %zu bytes", n);
+	if ((k->n + 1) * 4 > k->cap * 3 && (rc = kset_grow(k, err)))
+		return rc;
+	i = k->keys.n;
+	if ((rc = tw_buf_append(&k->keys, key, n, err)))
+		return rc;
+	{
+		size_t j;
+
+		for (j = h & (k->cap - 1); k->t[j].h; j = (j + 1) & (k->cap - 1))
+			;
+		k->t[j].h = h;
+		k->t[j].off = i;
+		k->t[j].len = (uint32_t)n;
+	}
+	k->n++;
+	return TW_OK;
+}
+
+/* The dedup key of ev into key (reset first). */
+static enum tw_rc ev_key(const struct tw_event *ev, struct tw_buf *key, struct tw_err *err)
+{
+	unsigned char c[1 + 1 + 8 + 8 + 16];
+	uint64_t v;
+
+	tw_buf_reset(key);
+	if (ev->f[TW_F_EVENT_ID].n) {
+		enum tw_rc rc = tw_buf_putc(key, 'I', err);
+
+		return rc ? rc : tw_buf_append(key, ev->f[TW_F_EVENT_ID].p, ev->f[TW_F_EVENT_ID].n, err);
+	}
+	c[0] = 'C';
+	c[1] = (unsigned char)ev->kind;
+	memcpy(c + 2, &ev->time_ms, 8);
+	v = ev->raw.n;
+	memcpy(c + 10, &v, 8);
+	v = hash64(ev->raw.p, ev->raw.n, 0x243f6a8885a308d3ull);
+	memcpy(c + 18, &v, 8);
+	v = hash64(ev->raw.p, ev->raw.n, 0x13198a2e03707344ull ^ 0xa4093822299f31d0ull);
+	memcpy(c + 26, &v, 8);
+	return tw_buf_append(key, c, sizeof c, err);
+}
+
+/* ---- MANIFEST (invariant 2) --------------------------------------------------------------- */
+
+/* The parsed MANIFEST. */
+struct manifest {
+	uint64_t next_seg;   /* number the next segment gets (>= 1) */
+	uint64_t sealed_seq; /* WAL frames with seq <= this are in segments */
+	uint64_t *segs;      /* live segment numbers, ascending */
+	size_t n;            /* entries in segs */
+};
+
+static void man_free(struct manifest *m)
+{
+	free(m->segs);
+	memset(m, 0, sizeof *m);
+}
+
+static void man_empty(struct manifest *m)
+{
+	memset(m, 0, sizeof *m);
+	m->next_seg = 1;
+}
+
+/* Reads "<word> <decimal>\n" at *p; advances. */
+static int parse_line(const char **p, const char *end, const char *word, uint64_t *v)
+{
+	size_t wn = strlen(word);
+	const char *q = *p;
+	uint64_t x = 0;
+	int digits = 0;
+
+	if ((size_t)(end - q) < wn + 1 || memcmp(q, word, wn) != 0 || q[wn] != ' ')
+		return -1;
+	q += wn + 1;
+	while (q < end && *q >= '0' && *q <= '9') {
+		if (x > (UINT64_MAX - 9) / 10 || (digits && x == 0))
+			return -1;
+		x = x * 10 + (uint64_t)(*q - '0');
+		q++;
+		digits++;
+	}
+	if (!digits || q >= end || *q != '\n')
+		return -1;
+	*p = q + 1;
+	*v = x;
+	return 0;
+}
+
+/* Parses MANIFEST bytes. TW_ECORRUPT with the reason. */
+static enum tw_rc man_parse(const char *path, const char *b, size_t n, struct manifest *m,
+			    struct tw_err *err)
+{
+	const char *p = b, *end = b + n, *crcline;
+	uint64_t ver, cnt, num;
+	unsigned int crc;
+	char hex[9];
+	size_t i;
+
+	man_empty(m);
+	/* the crc line is the last line: "crc32c xxxxxxxx\n" (16 bytes) */
+	if (n < 16 || memcmp(end - 16, "crc32c ", 7) != 0 || end[-1] != '\n')
+		return tw_err_set(err, TW_ECORRUPT, "%s: no checksum line (truncated or not a MANIFEST)", path);
+	crcline = end - 16;
+	memcpy(hex, crcline + 7, 8);
+	hex[8] = 0;
+	for (i = 0; i < 8; i++)
+		if (!((hex[i] >= '0' && hex[i] <= '9') || (hex[i] >= 'a' && hex[i] <= 'f')))
+			return tw_err_set(err, TW_ECORRUPT, "%s: bad checksum line", path);
+	crc = (unsigned int)strtoul(hex, NULL, 16);
+	if (crc != tw_wal_crc32c(0, b, (size_t)(crcline - b)))
+		return tw_err_set(err, TW_ECORRUPT, "%s: checksum %08x != %08x (damaged)", path, crc,
+				  tw_wal_crc32c(0, b, (size_t)(crcline - b)));
+	end = crcline;
+	if (parse_line(&p, end, "trailwatch-manifest", &ver))
+		return tw_err_set(err, TW_ECORRUPT, "%s: not a trailwatch MANIFEST", path);
+	if (ver != 1)
+		return tw_err_set(err, TW_EUNSUP, "%s: MANIFEST version %" PRIu64 " (this build reads 1)",
+				  path, ver);
+	if (parse_line(&p, end, "next-segment", &m->next_seg) || m->next_seg == 0 ||
+	    parse_line(&p, end, "sealed-seq", &m->sealed_seq) || parse_line(&p, end, "segments", &cnt) ||
+	    cnt > (size_t)(end - p) / 8)
+		return tw_err_set(err, TW_ECORRUPT, "%s: bad header lines", path);
+	m->segs = calloc(cnt ? cnt : 1, sizeof *m->segs);
+	if (!m->segs)
+		return tw_err_set(err, TW_ENOMEM, "%s: out of memory", path);
+	for (i = 0; i < cnt; i++) {
+		char name[32];
+		const char *q = p;
+		size_t k = 0;
+
+		if ((size_t)(end - q) < 9 || memcmp(q, "segment ", 8) != 0)
+			goto bad;
+		q += 8;
+		while (q < end && *q != '\n' && k < sizeof name - 1)
+			name[k++] = *q++;
+		name[k] = 0;
+		if (q >= end || *q != '\n' || !(num = seg_num_of(name)) || num >= m->next_seg ||
+		    (i && num <= m->segs[i - 1]))
+			goto bad;
+		m->segs[i] = num;
+		p = q + 1;
+	}
+	m->n = (size_t)cnt;
+	if (p != end)
+		goto bad;
+	return TW_OK;
+bad:
+	man_free(m);
+	return tw_err_set(err, TW_ECORRUPT, "%s: bad segment line %zu", path, i + 1);
+}
+
+/* Reads the whole MANIFEST file into raw (reset first). TW_ENOENT when missing. */
+static enum tw_rc man_load(const char *path, struct tw_buf *raw, struct tw_err *err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	enum tw_rc rc = TW_OK;
+	char chunk[4096];
+	ssize_t got;
+
+	tw_buf_reset(raw);
+	if (fd < 0)
+		return tw_err_set(err, errno == ENOENT ? TW_ENOENT : TW_EIO, "%s: open: %s", path,
+				  strerror(errno));
+	for (;;) {
+		got = read(fd, chunk, sizeof chunk);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			rc = tw_err_set(err, TW_EIO, "%s: read: %s", path, strerror(errno));
+			break;
+		}
+		if (got == 0)
+			break;
+		if ((rc = tw_buf_append(raw, chunk, (size_t)got, err))) {
+			if (rc == TW_ELIMIT)
+				rc = tw_err_set(err, TW_ECORRUPT, "%s: over %u bytes: not a MANIFEST", path,
+						MANIFEST_MAX);
+			break;
+		}
+	}
+	close(fd);
+	return rc;
+}
+
+/* Reads and parses; a missing file is the empty store. raw (may be NULL) keeps the bytes. */
+static enum tw_rc man_read(const char *path, struct manifest *m, struct tw_buf *raw, struct tw_err *err)
+{
+	struct tw_buf own;
+	enum tw_rc rc;
+
+	tw_buf_init(&own, MANIFEST_MAX);
+	if (!raw)
+		raw = &own;
+	rc = man_load(path, raw, err);
+	if (rc == TW_ENOENT) {
+		tw_err_clear(err);
+		man_empty(m);
+		rc = TW_OK;
+	} else if (rc == TW_OK) {
+		rc = man_parse(path, raw->p, raw->n, m, err);
+	}
+	tw_buf_free(&own);
+	return rc;
+}
+
+static enum tw_rc man_format(const struct manifest *m, struct tw_buf *b, struct tw_err *err)
+{
+	enum tw_rc rc;
+	size_t i;
+
+	tw_buf_reset(b);
+	rc = tw_buf_printf(b, err, "trailwatch-manifest 1\nnext-segment %" PRIu64 "\nsealed-seq %" PRIu64
+			   "\nsegments %zu\n", m->next_seg, m->sealed_seq, m->n);
+	for (i = 0; !rc && i < m->n; i++)
+		rc = tw_buf_printf(b, err, "segment %08" PRIu64 ".tws\n", m->segs[i]);
+	if (!rc)
+		rc = tw_buf_printf(b, err, "crc32c %08x\n", tw_wal_crc32c(0, b->p, b->n));
+	return rc;
+}
+
+/* ---- the writer --------------------------------------------------------------------------- */
+
+/* A live segment as the writer keeps it. */
+struct livseg {
+	uint64_t num;        /* its number */
+	struct tw_seg *seg;  /* open (mmap) for dedup lookups */
+	struct kset *content; /* content keys of its id-less records, built on first need; or NULL */
+};
+
+struct tw_store {
+	char *dir;           /* the directory */
+	char *segdir;        /* dir/seg */
+	char *walpath;       /* dir/wal */
+	char *manpath;       /* dir/MANIFEST */
+	char *mantmp;        /* dir/MANIFEST.tmp */
+	int lockfd;          /* dir/LOCK, flock'ed; -1 when not open */
+	struct tw_store_opts o; /* options (defaults filled in) */
+	struct tw_wal *wal;  /* the WAL, open for appending */
+	struct manifest man; /* the current MANIFEST */
+	struct livseg *segs; /* live segments, in MANIFEST order */
+	size_t nsegs;        /* entries in segs (== man.n) */
+	struct kset walset;  /* keys of the records in WAL frames after man.sealed_seq */
+	uint64_t wal_frames; /* frames after man.sealed_seq in the WAL */
+	int64_t oldest_ms;   /* when the oldest unsealed frame was appended (or found at open); 0 none */
+	struct tw_buf key;   /* scratch: one key */
+	struct tw_buf payload; /* scratch: one encoded batch */
+	int stopped;         /* invariant 7: set after an I/O failure */
+	char stop_msg[256];  /* the first failure */
+};
+
+void tw_store_opts_default(struct tw_store_opts *o)
+{
+	memset(o, 0, sizeof *o);
+	o->seal_bytes = 96ull << 20;
+	o->seal_age_ms = 5 * 60 * 1000;
+	tw_seg_opts_default(&o->seg);
+}
+
+static int64_t now_ms(const struct tw_store *s)
+{
+	return s->o.clock ? s->o.clock(s->o.clock_ctx) : clock_realtime(NULL);
+}
+
+/* Invariant 7: remember the first failure; returns rc. */
+static enum tw_rc stop(struct tw_store *s, enum tw_rc rc, struct tw_err *err)
+{
+	if (!s->stopped) {
+		s->stopped = 1;
+		snprintf(s->stop_msg, sizeof s->stop_msg, "%s", err && err->msg[0] ? err->msg : tw_rc_str(rc));
+	}
+	return rc;
+}
+
+static enum tw_rc check_stopped(const struct tw_store *s, struct tw_err *err)
+{
+	if (s->stopped)
+		return tw_err_set(err, TW_EIO, "store %s stopped after an earlier error: %s", s->dir,
+				  s->stop_msg);
+	return TW_OK;
+}
+
+/* Test hook: stop here as if killed. */
+static int crash_here(struct tw_store *s, enum tw_store_crash at, struct tw_err *err)
+{
+	if (tw_store_test_crash_at != at)
+		return 0;
+	tw_store_test_crash_at = TW_STORE_CRASH_NONE;
+	tw_err_set(err, TW_EIO, "test crash point %d", (int)at);
+	stop(s, TW_EIO, err);
+	return 1;
+}
+
+/* Writes m as the new MANIFEST (invariant 2) and makes it s->man on success. */
+static enum tw_rc man_write(struct tw_store *s, struct manifest *m, struct tw_err *err)
+{
+	struct tw_buf b;
+	enum tw_rc rc;
+	size_t off = 0;
+	int fd, e;
+
+	tw_buf_init(&b, MANIFEST_MAX);
+	if ((rc = man_format(m, &b, err)))
+		goto out;
+	fd = open(s->mantmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		rc = tw_err_set(err, TW_EIO, "%s: create: %s", s->mantmp, strerror(errno));
+		goto out;
+	}
+	while (off < b.n) {
+		ssize_t w = write(fd, b.p + off, b.n - off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			rc = tw_err_set(err, TW_EIO, "%s: write: %s", s->mantmp, w < 0 ? strerror(errno) : "no progress");
+			close(fd);
+			goto out;
+		}
+		off += (size_t)w;
+	}
+	if (fsync(fd) != 0) {
+		rc = tw_err_set(err, TW_EIO, "%s: fsync: %s", s->mantmp, strerror(errno));
+		close(fd);
+		goto out;
+	}
+	close(fd);
+	if (rename(s->mantmp, s->manpath) != 0) {
+		rc = tw_err_set(err, TW_EIO, "rename %s -> %s: %s", s->mantmp, s->manpath, strerror(errno));
+		goto out;
+	}
+	if ((e = fsync_dir(s->dir)) != 0) {
+		rc = tw_err_set(err, TW_EIO, "%s: fsync: %s", s->dir, strerror(e));
+		goto out;
+	}
+	man_free(&s->man);
+	s->man = *m;
+	memset(m, 0, sizeof *m);
+out:
+	tw_buf_free(&b);
+	return rc;
+}
+
+static void livseg_clear(struct livseg *l)
+{
+	tw_seg_close(l->seg);
+	if (l->content) {
+		kset_free(l->content);
+		free(l->content);
+	}
+	memset(l, 0, sizeof *l);
+}
+
+static enum tw_rc seg_open_num(const char *segdir, uint64_t num, struct tw_seg **out, struct tw_err *err)
+{
+	char name[32], *p;
+	enum tw_rc rc;
+
+	seg_name(name, sizeof name, num);
+	if (!(p = path_join(segdir, name)))
+		return tw_err_set(err, TW_ENOMEM, "out of memory");
+	rc = tw_seg_open(p, out, err);
+	free(p);
+	return rc;
+}
+
+/* Deletes seg/ files the MANIFEST does not name (invariant 4); bumps next_seg past any number. */
+static enum tw_rc remove_orphans(struct tw_store *s, uint64_t *removed, uint64_t *maxnum, struct tw_err *err)
+{
+	DIR *d = opendir(s->segdir);
+	struct dirent *de;
+	enum tw_rc rc = TW_OK;
+	int any = 0, e;
+
+	*removed = 0;
+	*maxnum = 0;
+	if (!d)
+		return tw_err_set(err, TW_EIO, "%s: opendir: %s", s->segdir, strerror(errno));
+	while ((de = readdir(d))) {
+		uint64_t num;
+		size_t i, nl = strlen(de->d_name);
+		int live = 0;
+		char *p;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		{
+			char base[32];
+
+			/* numbers of "N.tws" and of "N.tws.tmp" both count for next_seg */
+			if (nl > 4 && nl < sizeof base && !strcmp(de->d_name + nl - 4, ".tmp")) {
+				memcpy(base, de->d_name, nl - 4);
+				base[nl - 4] = 0;
+				num = seg_num_of(base);
+			} else {
+				num = seg_num_of(de->d_name);
+				for (i = 0; num && i < s->man.n; i++)
+					if (s->man.segs[i] == num)
+						live = 1;
+			}
+		}
+		if (num > *maxnum)
+			*maxnum = num;
+		if (live)
+			continue;
+		if (!(p = path_join(s->segdir, de->d_name))) {
+			rc = tw_err_set(err, TW_ENOMEM, "out of memory");
+			break;
+		}
+		if (unlink(p) != 0 && errno != ENOENT) {
+			rc = tw_err_set(err, TW_EIO, "%s: unlink: %s", p, strerror(errno));
+			free(p);
+			break;
+		}
+		free(p);
+		(*removed)++;
+		any = 1;
+	}
+	closedir(d);
+	if (!rc && any && (e = fsync_dir(s->segdir)) != 0)
+		rc = tw_err_set(err, TW_EIO, "%s: fsync: %s", s->segdir, strerror(e));
+	return rc;
+}
+
+/* Adds the keys of one batch payload to s->walset. */
+static enum tw_rc load_payload_keys(struct tw_store *s, const void *payload, size_t n, struct tw_batch *tmp,
+				    struct tw_err *err)
+{
+	enum tw_rc rc;
+	size_t i;
+
+	tw_batch_reset(tmp);
+	if ((rc = tw_evcodec_decode_batch(payload, n, TW_EVCODEC_BORROW, tmp, err)))
+		return rc;
+	for (i = 0; i < tmp->n; i++) {
+		uint64_t h;
+
+		if ((rc = ev_key(&tmp->ev[i], &s->key, err)))
+			return rc;
+		h = kset_hash(s->key.p, s->key.n);
+		if (!kset_has(&s->walset, s->key.p, s->key.n, h) &&
+		    (rc = kset_add(&s->walset, s->key.p, s->key.n, h, err)))
+			return rc;
+	}
+	return TW_OK;
+}
+
+/* Reads the WAL frames after sealed_seq into the dedup set. */
+static enum tw_rc load_wal_keys(struct tw_store *s, struct tw_err *err)
+{
+	struct tw_wal_reader *r = NULL;
+	struct tw_batch tmp;
+	const void *payload;
+	uint64_t seq;
+	size_t n;
+	enum tw_rc rc;
+
+	tw_batch_init(&tmp);
+	if ((rc = tw_wal_reader_open(s->walpath, &r, err)))
+		goto out;
+	while ((rc = tw_wal_reader_next(r, &seq, &payload, &n, err)) == TW_OK) {
+		if (seq <= s->man.sealed_seq)
+			continue;
+		if ((rc = load_payload_keys(s, payload, n, &tmp, err))) {
+			tw_err_prefix(err, "%s: frame seq %" PRIu64, s->walpath, seq);
+			goto out;
+		}
+		s->wal_frames++;
+	}
+	if (rc == TW_ENOENT) {
+		tw_err_clear(err);
+		rc = TW_OK;
+	}
+out:
+	tw_wal_reader_close(r);
+	tw_batch_free(&tmp);
+	return rc;
+}
+
+static enum tw_rc take_lock(struct tw_store *s, struct tw_err *err)
+{
+	char *p = path_join(s->dir, "LOCK"), pid[32];
+	int n;
+
+	if (!p)
+		return tw_err_set(err, TW_ENOMEM, "out of memory");
+	s->lockfd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (s->lockfd < 0) {
+		enum tw_rc rc = tw_err_set(err, errno == ENOENT ? TW_ENOENT : TW_EIO, "%s: open: %s", p,
+					   strerror(errno));
+		free(p);
+		return rc;
+	}
+	free(p);
+	if (flock(s->lockfd, LOCK_EX | LOCK_NB) != 0) {
+		ssize_t got;
+		long other = 0;
+
+		if (errno != EWOULDBLOCK)
+			return tw_err_set(err, TW_EIO, "%s/LOCK: flock: %s", s->dir, strerror(errno));
+		got = pread(s->lockfd, pid, sizeof pid - 1, 0);
+		if (got > 0) {
+			pid[got] = 0;
+			other = strtol(pid, NULL, 10);
+		}
+		return tw_err_set(err, TW_EBUSY, "store %s is being written by another process (pid %ld)",
+				  s->dir, other);
+	}
+	n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+	if (ftruncate(s->lockfd, 0) != 0 || pwrite(s->lockfd, pid, (size_t)n, 0) != n)
+		return tw_err_set(err, TW_EIO, "%s/LOCK: write pid: %s", s->dir, strerror(errno));
+	return TW_OK;
+}
+
+enum tw_rc tw_store_open(const char *dir, const struct tw_store_opts *opts, struct tw_store **out,
+			 struct tw_store_recovery *rec, struct tw_err *err)
+{
+	struct tw_store_recovery r;
+	struct tw_wal_recovery wr;
+	struct tw_wal_opts wo;
+	struct tw_store *s;
+	uint64_t maxnum = 0;
+	enum tw_rc rc;
+	size_t i;
+
+	memset(&r, 0, sizeof r);
+	if (!(s = calloc(1, sizeof *s)))
+		return tw_err_set(err, TW_ENOMEM, "out of memory opening store %s", dir);
+	s->lockfd = -1;
+	kset_init(&s->walset);
+	tw_buf_init(&s->key, (size_t)1 << 30);
+	tw_buf_init(&s->payload, TW_WAL_MAX_FRAME_LIMIT);
+	if (opts)
+		s->o = *opts;
+	else
+		tw_store_opts_default(&s->o);
+	if (!s->o.seal_bytes)
+		s->o.seal_bytes = 96ull << 20;
+	s->dir = strdup(dir);
+	s->segdir = path_join(dir, "seg");
+	s->walpath = path_join(dir, "wal");
+	s->manpath = path_join(dir, "MANIFEST");
+	s->mantmp = path_join(dir, "MANIFEST.tmp");
+	if (!s->dir || !s->segdir || !s->walpath || !s->manpath || !s->mantmp) {
+		rc = tw_err_set(err, TW_ENOMEM, "out of memory opening store %s", dir);
+		goto fail;
+	}
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		rc = tw_err_set(err, errno == ENOENT ? TW_ENOENT : TW_EIO, "%s: mkdir: %s", dir, strerror(errno));
+		goto fail;
+	}
+	if ((rc = take_lock(s, err)))
+		goto fail;
+	if (mkdir(s->segdir, 0700) != 0 && errno != EEXIST) {
+		rc = tw_err_set(err, TW_EIO, "%s: mkdir: %s", s->segdir, strerror(errno));
+		goto fail;
+	}
+	if ((rc = man_read(s->manpath, &s->man, NULL, err)))
+		goto fail;
+	unlink(s->mantmp); /* a MANIFEST write cut short */
+
+	memset(&wo, 0, sizeof wo);
+	wo.first_seq = s->man.sealed_seq + 1;
+	if (s->o.io)
+		wo.io = *s->o.io;
+	if ((rc = tw_wal_open(s->walpath, &wo, &s->wal, &wr, err)))
+		goto fail;
+	if (tw_wal_next_seq(s->wal) <= s->man.sealed_seq) {
+		rc = tw_err_set(err, TW_ECORRUPT,
+				"%s: WAL sequence %" PRIu64 " is behind the MANIFEST's sealed-seq %" PRIu64
+				" (the WAL file was replaced?)", s->walpath, tw_wal_next_seq(s->wal),
+				s->man.sealed_seq);
+		goto fail;
+	}
+	r.wal_bytes_cut = wr.cut_bytes;
+
+	if ((rc = remove_orphans(s, &r.orphans_removed, &maxnum, err)))
+		goto fail;
+	if (maxnum >= s->man.next_seg)
+		s->man.next_seg = maxnum + 1;
+	s->segs = calloc(s->man.n ? s->man.n : 1, sizeof *s->segs);
+	if (!s->segs) {
+		rc = tw_err_set(err, TW_ENOMEM, "out of memory");
+		goto fail;
+	}
+	for (i = 0; i < s->man.n; i++) {
+		s->segs[i].num = s->man.segs[i];
+		if ((rc = seg_open_num(s->segdir, s->man.segs[i], &s->segs[i].seg, err)))
+			goto fail;
+		s->nsegs++;
+	}
+	if ((rc = load_wal_keys(s, err)))
+		goto fail;
+	r.wal_frames = s->wal_frames;
+	if (s->wal_frames)
+		s->oldest_ms = now_ms(s);
+	{
+		size_t k = 0;
+
+		if (r.wal_bytes_cut)
+			k += (size_t)snprintf(r.note + k, sizeof r.note - k, "cut a torn WAL tail of %" PRIu64
+					      " bytes (%s); ", r.wal_bytes_cut, wr.reason);
+		if (r.orphans_removed && k < sizeof r.note)
+			snprintf(r.note + k, sizeof r.note - k, "removed %" PRIu64
+				 " segment file(s) the MANIFEST does not list (a seal or compaction cut short)",
+				 r.orphans_removed);
+	}
+	if (rec)
+		*rec = r;
+	*out = s;
+	return TW_OK;
+fail:
+	tw_store_close(s, NULL);
+	return rc;
+}
+
+enum tw_rc tw_store_close(struct tw_store *s, struct tw_err *err)
+{
+	size_t i;
+
+	(void)err;
+	if (!s)
+		return TW_OK;
+	tw_wal_close(s->wal);
+	for (i = 0; i < s->nsegs; i++)
+		livseg_clear(&s->segs[i]);
+	free(s->segs);
+	man_free(&s->man);
+	kset_free(&s->walset);
+	tw_buf_free(&s->key);
+	tw_buf_free(&s->payload);
+	if (s->lockfd >= 0)
+		close(s->lockfd);
+	free(s->dir);
+	free(s->segdir);
+	free(s->walpath);
+	free(s->manpath);
+	free(s->mantmp);
+	free(s);
+	return TW_OK;
+}
+
+/* Builds l->content: the content keys of the segment's records that have no event id. */
+static enum tw_rc build_content(struct livseg *l, struct tw_err *err)
+{
+	const struct tw_seg_info *info = tw_seg_get_info(l->seg);
+	struct tw_seg_blockbuf bb;
+	struct tw_arena a;
+	struct tw_event ev;
+	struct tw_buf key;
+	enum tw_rc rc = TW_OK;
+	uint32_t i;
+
+	if (!(l->content = malloc(sizeof *l->content)))
+		return tw_err_set(err, TW_ENOMEM, "out of memory");
+	kset_init(l->content);
+	tw_buf_init(&key, (size_t)1 << 30);
+	tw_seg_blockbuf_init(&bb);
+	tw_arena_init(&a, 4096, 0);
+	for (i = 0; i < info->records; i++) {
+		uint64_t h;
+
+		tw_arena_reset(&a);
+		if ((rc = tw_seg_get(l->seg, i, &bb, &ev, &a, err)))
+			break;
+		if (ev.f[TW_F_EVENT_ID].n)
+			continue;
+		if ((rc = ev_key(&ev, &key, err)))
+			break;
+		h = kset_hash(key.p, key.n);
+		if (!kset_has(l->content, key.p, key.n, h) && (rc = kset_add(l->content, key.p, key.n, h, err)))
+			break;
+	}
+	tw_buf_free(&key);
+	tw_arena_free(&a);
+	tw_seg_blockbuf_free(&bb);
+	if (rc) {
+		kset_free(l->content);
+		free(l->content);
+		l->content = NULL;
+	}
+	return rc;
+}
+
+/* 1 if ev (whose key is in s->key) is in a live segment, 0 if not; -1 on error. */
+static int in_segments(struct tw_store *s, const struct tw_event *ev, struct tw_err *err)
+{
+	size_t i;
+
+	for (i = 0; i < s->nsegs; i++) {
+		struct livseg *l = &s->segs[i];
+		const struct tw_seg_info *info = tw_seg_get_info(l->seg);
+		struct tw_err e;
+		int r;
+
+		if (ev->time_ms < info->tmin || ev->time_ms > info->tmax)
+			continue;
+		if (ev->f[TW_F_EVENT_ID].n) {
+			tw_err_clear(&e);
+			r = tw_seg_has_id(l->seg, ev->f[TW_F_EVENT_ID], NULL, &e);
+			if (r < 0 || (r == 0 && e.rc != TW_OK)) {
+				if (err)
+					*err = e;
+				return -1;
+			}
+			if (r)
+				return 1;
+		} else {
+			if (!l->content && build_content(l, err))
+				return -1;
+			if (kset_has(l->content, s->key.p, s->key.n, kset_hash(s->key.p, s->key.n)))
+				return 1;
+		}
+	}
+	return 0;
+}
+
+static enum tw_rc maybe_seal(struct tw_store *s, struct tw_err *err)
+{
+	int due = tw_wal_size(s->wal) >= s->o.seal_bytes;
+
+	if (!due && s->o.seal_age_ms > 0 && s->oldest_ms && now_ms(s) - s->oldest_ms >= s->o.seal_age_ms)
+		due = 1;
+	return due ? tw_store_seal(s, err) : TW_OK;
+}
+
+enum tw_rc tw_store_append(struct tw_store *s, const struct tw_batch *batch, struct tw_store_append_result *res,
+			   struct tw_err *err)
+{
+	struct tw_store_append_result out = { 0, 0 };
+	struct tw_event *keep = NULL;
+	struct kset local;
+	size_t i, nkeep = 0;
+	enum tw_rc rc;
+
+	if ((rc = check_stopped(s, err)))
+		return rc;
+	kset_init(&local);
+	if (batch->n && !(keep = malloc(batch->n * sizeof *keep))) {
+		rc = tw_err_set(err, TW_ENOMEM, "out of memory deduplicating a batch of %zu", batch->n);
+		goto out;
+	}
+	for (i = 0; i < batch->n; i++) {
+		const struct tw_event *ev = &batch->ev[i];
+		uint64_t h;
+		int r;
+
+		if ((rc = ev_key(ev, &s->key, err)))
+			goto out;
+		h = kset_hash(s->key.p, s->key.n);
+		if (kset_has(&s->walset, s->key.p, s->key.n, h) || kset_has(&local, s->key.p, s->key.n, h)) {
+			out.duplicates++;
+			continue;
+		}
+		r = in_segments(s, ev, err);
+		if (r < 0) {
+			rc = err ? err->rc : TW_ECORRUPT;
+			if (rc == TW_OK)
+				rc = tw_err_set(err, TW_ECORRUPT, "segment lookup failed");
+			goto out;
+		}
+		if (r) {
+			out.duplicates++;
+			continue;
+		}
+		if ((rc = kset_add(&local, s->key.p, s->key.n, h, err)))
+			goto out;
+		keep[nkeep++] = *ev;
+	}
+	if (nkeep) {
+		tw_buf_reset(&s->payload);
+		if ((rc = tw_evcodec_encode_batch(&s->payload, keep, nkeep, err)))
+			goto out;
+		if ((rc = tw_wal_append(s->wal, s->payload.p, s->payload.n, NULL, err))) {
+			if (rc != TW_ELIMIT)
+				stop(s, rc, err);
+			goto out;
+		}
+		if (!s->wal_frames++)
+			s->oldest_ms = now_ms(s);
+		/* merge the batch's keys into the WAL set (memory only; on ENOMEM a later duplicate
+		 * could slip in, so stop) */
+		for (i = 0; i < local.cap; i++) {
+			const struct kslot *k = &local.t[i];
+
+			if (k->h && (rc = kset_add(&s->walset, local.keys.p + k->off, k->len, k->h, err))) {
+				stop(s, rc, err);
+				goto out;
+			}
+		}
+		out.stored = nkeep;
+	}
+	if (res)
+		*res = out;
+	rc = maybe_seal(s, err);
+out:
+	free(keep);
+	kset_free(&local);
+	return rc;
+}
+
+/* Reads the WAL frames after sealed_seq into batch; *last = the last frame's seq (0 if none). */
+static enum tw_rc read_unsealed(const char *walpath, uint64_t sealed, struct tw_batch *batch, uint64_t *last,
+				struct tw_err *err)
+{
+	struct tw_wal_reader *r = NULL;
+	const void *payload;
+	uint64_t seq;
+	size_t n;
+	enum tw_rc rc;
+
+	*last = 0;
+	if ((rc = tw_wal_reader_open(walpath, &r, err)))
+		return rc;
+	while ((rc = tw_wal_reader_next(r, &seq, &payload, &n, err)) == TW_OK) {
+		if (seq <= sealed)
+			continue;
+		if ((rc = tw_evcodec_decode_batch(payload, n, 0, batch, err))) {
+			tw_err_prefix(err, "%s: frame seq %" PRIu64, walpath, seq);
+			break;
+		}
+		*last = seq;
+	}
+	if (rc == TW_ENOENT) {
+		tw_err_clear(err);
+		rc = TW_OK;
+	}
+	tw_wal_reader_close(r);
+	return rc;
+}
+
+/* A copy of s->man with the live list replaced: drop[] removed (may be NULL), add appended. */
+static enum tw_rc man_derive(const struct manifest *from, const uint64_t *drop, size_t ndrop, uint64_t add,
+			     struct manifest *to, struct tw_err *err)
+{
+	size_t i, j;
+
+	*to = *from;
+	to->segs = calloc(from->n + 1, sizeof *to->segs);
+	if (!to->segs)
+		return tw_err_set(err, TW_ENOMEM, "out of memory");
+	to->n = 0;
+	for (i = 0; i < from->n; i++) {
+		int gone = 0;
+
+		for (j = 0; j < ndrop; j++)
+			if (drop[j] == from->segs[i])
+				gone = 1;
+		if (!gone)
+			to->segs[to->n++] = from->segs[i];
+	}
+	if (add) {
+		/* keep ascending: add is always the largest number so far */
+		to->segs[to->n++] = add;
+		to->next_seg = add + 1;
+	}
+	return TW_OK;
+}
+
+/* Re-syncs s->segs with s->man: closes dropped segments, opens new ones. */
+static enum tw_rc sync_segs(struct tw_store *s, struct tw_err *err)
+{
+	struct livseg *nl = calloc(s->man.n ? s->man.n : 1, sizeof *nl);
+	enum tw_rc rc = TW_OK;
+	size_t i, j;
+
+	if (!nl)
+		return tw_err_set(err, TW_ENOMEM, "out of memory");
+	for (i = 0; i < s->man.n; i++) {
+		nl[i].num = s->man.segs[i];
+		for (j = 0; j < s->nsegs; j++)
+			if (s->segs[j].seg && s->segs[j].num == nl[i].num) {
+				nl[i] = s->segs[j];
+				memset(&s->segs[j], 0, sizeof s->segs[j]);
+			}
+		if (!nl[i].seg && !rc)
+			rc = seg_open_num(s->segdir, nl[i].num, &nl[i].seg, err);
+	}
+	for (j = 0; j < s->nsegs; j++)
+		livseg_clear(&s->segs[j]);
+	free(s->segs);
+	s->segs = nl;
+	s->nsegs = s->man.n;
+	if (rc) { /* keep only the open ones usable: a NULL seg would crash lookups */
+		size_t k = 0;
+
+		for (i = 0; i < s->nsegs; i++)
+			if (s->segs[i].seg)
+				s->segs[k++] = s->segs[i];
+		s->nsegs = k;
+	}
+	return rc;
+}
+
+static enum tw_rc unlink_seg(struct tw_store *s, uint64_t num, struct tw_err *err)
+{
+	char name[32], *p;
+
+	seg_name(name, sizeof name, num);
+	if (!(p = path_join(s->segdir, name)))
+		return tw_err_set(err, TW_ENOMEM, "out of memory");
+	if (unlink(p) != 0 && errno != ENOENT) {
+		enum tw_rc rc = tw_err_set(err, TW_EIO, "%s: unlink: %s", p, strerror(errno));
+
+		free(p);
+		return rc;
+	}
+	free(p);
+	return TW_OK;
+}
+
+enum tw_rc tw_store_seal(struct tw_store *s, struct tw_err *err)
+{
+	struct manifest nm = { 0 };
+	struct tw_batch batch;
+	char name[32], *path = NULL;
+	uint64_t last = 0, num;
+	enum tw_rc rc;
+
+	if ((rc = check_stopped(s, err)))
+		return rc;
+	tw_batch_init(&batch);
+	if ((rc = read_unsealed(s->walpath, s->man.sealed_seq, &batch, &last, err)))
+		goto fail;
+	if (last == 0) { /* nothing after sealed_seq: drop sealed leftovers, if any */
+		if (tw_wal_size(s->wal) > TW_WAL_HEADER_SIZE && (rc = tw_wal_reset(s->wal, err)))
+			goto fail;
+		goto done;
+	}
+	num = s->man.next_seg;
+	if (batch.n) {
+		struct tw_seg_info info;
+
+		seg_name(name, sizeof name, num);
+		if (!(path = path_join(s->segdir, name))) {
+			rc = tw_err_set(err, TW_ENOMEM, "out of memory");
+			goto fail;
+		}
+		if ((rc = tw_seg_write(path, batch.ev, batch.n, &s->o.seg, &info, err)))
+			goto fail;
+		if (crash_here(s, TW_STORE_CRASH_SEAL_SEGMENT, err)) {
+			rc = TW_EIO;
+			goto out;
+		}
+	}
+	if ((rc = man_derive(&s->man, NULL, 0, batch.n ? num : 0, &nm, err)))
+		goto fail;
+	nm.sealed_seq = last;
+	if ((rc = man_write(s, &nm, err)))
+		goto fail;
+	if (crash_here(s, TW_STORE_CRASH_SEAL_MANIFEST, err)) {
+		rc = TW_EIO;
+		goto out;
+	}
+	if ((rc = sync_segs(s, err)))
+		goto fail;
+	if ((rc = tw_wal_reset(s->wal, err)))
+		goto fail;
+done:
+	kset_clear(&s->walset);
+	s->wal_frames = 0;
+	s->oldest_ms = 0;
+	rc = TW_OK;
+	goto out;
+fail:
+	stop(s, rc, err);
+out:
+	man_free(&nm);
+	free(path);
+	tw_batch_free(&batch);
+	return rc;
+}
+
+/* ---- compaction --------------------------------------------------------------------------- */
+
+/* One input of the k-way merge. */
+struct mcur {
+	struct tw_seg *seg;         /* the input (borrowed from s->segs) */
+	uint32_t next;              /* next record to fetch */
+	uint32_t n;                 /* records in seg */
+	struct tw_seg_blockbuf bb;  /* its block cache (ev's strings point here) */
+	struct tw_arena a;          /* ev's resources */
+	struct tw_event ev;         /* the current record */
+	int has;                    /* 1 while ev is valid */
+};
+
+static enum tw_rc mcur_next(struct mcur *c, struct tw_err *err)
+{
+	enum tw_rc rc;
+
+	if (c->next >= c->n) {
+		c->has = 0;
+		return TW_OK;
+	}
+	tw_arena_reset(&c->a);
+	if ((rc = tw_seg_get(c->seg, c->next, &c->bb, &c->ev, &c->a, err)))
+		return rc;
+	c->next++;
+	c->has = 1;
+	return TW_OK;
+}
+
+/* Merges s->segs[idx[0..k)] into segment number num. */
+static enum tw_rc merge_group(struct tw_store *s, const size_t *idx, size_t k, uint64_t num, struct tw_err *err)
+{
+	struct mcur *c = calloc(k, sizeof *c);
+	struct tw_segw *w = NULL;
+	char name[32], *path = NULL;
+	enum tw_rc rc = TW_OK;
+	size_t i;
+
+	if (!c)
+		return tw_err_set(err, TW_ENOMEM, "out of memory");
+	for (i = 0; i < k; i++) {
+		c[i].seg = s->segs[idx[i]].seg;
+		c[i].n = (uint32_t)tw_seg_get_info(c[i].seg)->records;
+		tw_seg_blockbuf_init(&c[i].bb);
+		tw_arena_init(&c[i].a, 4096, 0);
+	}
+	seg_name(name, sizeof name, num);
+	if (!(path = path_join(s->segdir, name))) {
+		rc = tw_err_set(err, TW_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = tw_segw_open(path, &s->o.seg, &w, err)))
+		goto out;
+	for (i = 0; i < k; i++)
+		if ((rc = mcur_next(&c[i], err)))
+			goto out;
+	for (;;) {
+		struct mcur *best = NULL;
+
+		for (i = 0; i < k; i++)
+			if (c[i].has && (!best || tw_seg_order(&c[i].ev, &best->ev) < 0))
+				best = &c[i];
+		if (!best)
+			break;
+		if ((rc = tw_segw_add(w, &best->ev, err)) || (rc = mcur_next(best, err)))
+			goto out;
+	}
+	rc = tw_segw_finish(w, NULL, err);
+	w = NULL;
+out:
+	tw_segw_abort(w);
+	for (i = 0; i < k; i++) {
+		tw_seg_blockbuf_free(&c[i].bb);
+		tw_arena_free(&c[i].a);
+	}
+	free(c);
+	free(path);
+	return rc;
+}
+
+enum tw_rc tw_store_compact(struct tw_store *s, uint64_t max_bytes, uint64_t *merged, struct tw_err *err)
+{
+	uint64_t done = 0;
+	size_t *idx = NULL;
+	uint64_t *drop = NULL;
+	enum tw_rc rc;
+
+	if ((rc = check_stopped(s, err)))
+		return rc;
+	if (!max_bytes)
+		max_bytes = 512ull << 20;
+	for (;;) {
+		struct manifest nm = { 0 };
+		uint64_t sum = 0, num;
+		size_t i, k = 0;
+
+		free(idx);
+		free(drop);
+		idx = calloc(s->nsegs + 1, sizeof *idx);
+		drop = calloc(s->nsegs + 1, sizeof *drop);
+		if (!idx || !drop) {
+			rc = tw_err_set(err, TW_ENOMEM, "out of memory");
+			break;
+		}
+		/* the oldest small segments first, while they fit in max_bytes together */
+		for (i = 0; i < s->nsegs; i++) {
+			uint64_t b = tw_seg_get_info(s->segs[i].seg)->bytes_total;
+
+			if (b >= max_bytes / 4)
+				continue;
+			if (k >= 2 && sum + b > max_bytes)
+				break;
+			idx[k] = i;
+			drop[k] = s->segs[i].num;
+			k++;
+			sum += b;
+		}
+		if (k < 2) {
+			rc = TW_OK;
+			break;
+		}
+		num = s->man.next_seg;
+		if ((rc = merge_group(s, idx, k, num, err)))
+			goto fail;
+		if (crash_here(s, TW_STORE_CRASH_COMPACT_SEGMENT, err)) {
+			rc = TW_EIO;
+			break;
+		}
+		if ((rc = man_derive(&s->man, drop, k, num, &nm, err)))
+			goto fail;
+		if ((rc = man_write(s, &nm, err))) {
+			man_free(&nm);
+			goto fail;
+		}
+		man_free(&nm);
+		if (crash_here(s, TW_STORE_CRASH_COMPACT_MANIFEST, err)) {
+			rc = TW_EIO;
+			break;
+		}
+		if ((rc = sync_segs(s, err)))
+			goto fail;
+		for (i = 0; i < k; i++)
+			if ((rc = unlink_seg(s, drop[i], err)))
+				goto fail;
+		done += k;
+	}
+	goto out;
+fail:
+	stop(s, rc, err);
+out:
+	free(idx);
+	free(drop);
+	if (merged)
+		*merged = done;
+	return rc;
+}
+
+enum tw_rc tw_store_retain(struct tw_store *s, int64_t cutoff_ms, uint64_t *removed, struct tw_err *err)
+{
+	struct manifest nm = { 0 };
+	uint64_t *drop = NULL;
+	size_t i, k = 0;
+	enum tw_rc rc;
+
+	if (removed)
+		*removed = 0;
+	if ((rc = check_stopped(s, err)))
+		return rc;
+	if (!(drop = calloc(s->nsegs + 1, sizeof *drop)))
+		return tw_err_set(err, TW_ENOMEM, "out of memory");
+	for (i = 0; i < s->nsegs; i++) {
+		const struct tw_seg_info *info = tw_seg_get_info(s->segs[i].seg);
+
+		/* an empty segment (tmin > tmax) holds nothing to keep */
+		if (info->tmax < cutoff_ms || info->tmin > info->tmax)
+			drop[k++] = s->segs[i].num;
+	}
+	if (!k)
+		goto out;
+	if ((rc = man_derive(&s->man, drop, k, 0, &nm, err)) || (rc = man_write(s, &nm, err)))
+		goto fail;
+	if (crash_here(s, TW_STORE_CRASH_RETAIN_MANIFEST, err)) {
+		rc = TW_EIO;
+		goto out;
+	}
+	if ((rc = sync_segs(s, err)))
+		goto fail;
+	for (i = 0; i < k; i++)
+		if ((rc = unlink_seg(s, drop[i], err)))
+			goto fail;
+	if (removed)
+		*removed = k;
+	goto out;
+fail:
+	stop(s, rc, err);
+out:
+	man_free(&nm);
+	free(drop);
+	return rc;
+}
+
+/* ---- readers ------------------------------------------------------------------------------ */
+
+struct tw_snap {
+	struct tw_seg **segs; /* the MANIFEST's segments, open */
+	size_t n;             /* entries in segs */
+	struct tw_batch tail; /* the WAL frames after sealed-seq, decoded (owns its bytes) */
+};
+
+void tw_snap_close(struct tw_snap *snap)
+{
+	size_t i;
+
+	if (!snap)
+		return;
+	for (i = 0; i < snap->n; i++)
+		tw_seg_close(snap->segs[i]);
+	free(snap->segs);
+	tw_batch_free(&snap->tail);
+	free(snap);
+}
+
+/* One attempt; *retry set when the directory moved underneath (invariant 8). */
+static enum tw_rc snap_try(const char *dir, struct tw_snap *snap, int *retry, struct tw_err *err)
+{
+	char *manpath = path_join(dir, "MANIFEST"), *segdir = path_join(dir, "seg");
+	char *walpath = path_join(dir, "wal");
+	struct manifest m = { 0 };
+	struct tw_buf raw1, raw2;
+	uint64_t last;
+	enum tw_rc rc;
+	size_t i;
+
+	*retry = 0;
+	tw_buf_init(&raw1, MANIFEST_MAX);
+	tw_buf_init(&raw2, MANIFEST_MAX);
+	if (!manpath || !segdir || !walpath) {
+		rc = tw_err_set(err, TW_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = man_read(manpath, &m, &raw1, err)))
+		goto out;
+	if (!(snap->segs = calloc(m.n ? m.n : 1, sizeof *snap->segs))) {
+		rc = tw_err_set(err, TW_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < m.n; i++) {
+		rc = seg_open_num(segdir, m.segs[i], &snap->segs[i], err);
+		if (rc == TW_ENOENT) { /* compacted or retained after we read the MANIFEST? */
+			struct tw_err e2;
+
+			if (man_load(manpath, &raw2, &e2) == TW_OK && raw1.n == raw2.n &&
+			    memcmp(raw1.p, raw2.p, raw1.n) == 0) {
+				rc = tw_err_set(err, TW_ECORRUPT, "%s lists segment %08" PRIu64
+						".tws, which is missing", manpath, m.segs[i]);
+				goto out;
+			}
+			tw_err_clear(err);
+			rc = TW_OK;
+			*retry = 1;
+			goto out;
+		}
+		if (rc)
+			goto out;
+		snap->n++;
+	}
+	rc = read_unsealed(walpath, m.sealed_seq, &snap->tail, &last, err);
+	if (rc == TW_ENOENT) { /* no WAL yet: a store that was never written */
+		tw_err_clear(err);
+		rc = TW_OK;
+	}
+	if (rc)
+		goto out;
+	if ((rc = man_load(manpath, &raw2, err)) == TW_ENOENT) {
+		tw_err_clear(err);
+		rc = TW_OK;
+		tw_buf_reset(&raw2);
+	}
+	if (rc)
+		goto out;
+	if (raw1.n != raw2.n || (raw1.n && memcmp(raw1.p, raw2.p, raw1.n) != 0))
+		*retry = 1;
+out:
+	man_free(&m);
+	tw_buf_free(&raw1);
+	tw_buf_free(&raw2);
+	free(manpath);
+	free(segdir);
+	free(walpath);
+	return rc;
+}
+
+enum tw_rc tw_snap_open(const char *dir, struct tw_snap **out, struct tw_err *err)
+{
+	struct stat sb;
+	int tries;
+
+	if (stat(dir, &sb) != 0)
+		return tw_err_set(err, errno == ENOENT ? TW_ENOENT : TW_EIO, "store %s: %s", dir, strerror(errno));
+	if (!S_ISDIR(sb.st_mode))
+		return tw_err_set(err, TW_EINVAL, "store %s: not a directory", dir);
+	for (tries = 0; tries < SNAP_TRIES; tries++) {
+		struct tw_snap *snap = calloc(1, sizeof *snap);
+		enum tw_rc rc;
+		int retry;
+
+		if (!snap)
+			return tw_err_set(err, TW_ENOMEM, "out of memory");
+		tw_batch_init(&snap->tail);
+		rc = snap_try(dir, snap, &retry, err);
+		if (rc == TW_OK && !retry) {
+			*out = snap;
+			return TW_OK;
+		}
+		tw_snap_close(snap);
+		if (!retry)
+			return rc;
+		tw_err_clear(err);
+	}
+	return tw_err_set(err, TW_EBUSY, "%s: the MANIFEST kept changing during %d attempts to open a snapshot",
+			  dir, SNAP_TRIES);
+}
+
+size_t tw_snap_nsegs(const struct tw_snap *snap)
+{
+	return snap->n;
+}
+
+struct tw_seg *tw_snap_seg(struct tw_snap *snap, size_t i)
+{
+	return i < snap->n ? snap->segs[i] : NULL;
+}
+
+const struct tw_batch *tw_snap_tail(const struct tw_snap *snap)
+{
+	return &snap->tail;
+}
+
+/* Sum of the sizes of the regular files in dir (not recursive). */
+static uint64_t dir_bytes(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	uint64_t sum = 0;
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		struct stat sb;
+
+		if (fstatat(dirfd(d), de->d_name, &sb, 0) == 0 && S_ISREG(sb.st_mode))
+			sum += (uint64_t)sb.st_size;
+	}
+	closedir(d);
+	return sum;
+}
+
+enum tw_rc tw_store_stat(const char *dir, struct tw_store_stats *st, struct tw_err *err)
+{
+	struct tw_store_stats r;
+	struct tw_snap *snap;
+	struct stat sb;
+	enum tw_rc rc;
+	size_t i;
+	char *p;
+
+	if ((rc = tw_snap_open(dir, &snap, err)))
+		return rc;
+	memset(&r, 0, sizeof r);
+	r.tmin = INT64_MAX;
+	r.tmax = INT64_MIN;
+	for (i = 0; i < snap->n; i++) {
+		const struct tw_seg_info *info = tw_seg_get_info(snap->segs[i]);
+
+		r.records += info->records;
+		r.raw_bytes += info->raw_bytes;
+		r.bytes_blocks += info->bytes_blocks;
+		r.bytes_postings += info->bytes_postings;
+		if (info->records && info->tmin < r.tmin)
+			r.tmin = info->tmin;
+		if (info->records && info->tmax > r.tmax)
+			r.tmax = info->tmax;
+	}
+	r.segments = snap->n;
+	for (i = 0; i < snap->tail.n; i++) {
+		const struct tw_event *ev = &snap->tail.ev[i];
+
+		r.raw_bytes += ev->raw.n;
+		if (ev->time_ms < r.tmin)
+			r.tmin = ev->time_ms;
+		if (ev->time_ms > r.tmax)
+			r.tmax = ev->time_ms;
+	}
+	r.wal_records = snap->tail.n;
+	r.records += r.wal_records;
+	tw_snap_close(snap);
+	if ((p = path_join(dir, "wal")) && stat(p, &sb) == 0)
+		r.bytes_wal = (uint64_t)sb.st_size;
+	free(p);
+	r.bytes_total = dir_bytes(dir);
+	if ((p = path_join(dir, "seg")))
+		r.bytes_total += dir_bytes(p);
+	free(p);
+	*st = r;
+	return TW_OK;
+}
+
+/* Counts and forwards problems. */
+struct vctx {
+	void (*report)(void *ctx, const char *problem); /* the caller's, or NULL */
+	void *ctx;          /* for report */
+	uint64_t problems;  /* reported so far */
+};
+
+static void vreport(void *ctx, const char *problem)
+{
+	struct vctx *v = ctx;
+
+	v->problems++;
+	if (v->report)
+		v->report(v->ctx, problem);
+}
+
+static void vreportf(struct vctx *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void vreportf(struct vctx *v, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	vreport(v, line);
+}
+
+enum tw_rc tw_store_verify(const char *dir, void (*report)(void *ctx, const char *problem), void *ctx,
+			   uint64_t *problems, struct tw_err *err)
+{
+	char *manpath = path_join(dir, "MANIFEST"), *segdir = path_join(dir, "seg");
+	char *walpath = path_join(dir, "wal");
+	struct vctx v = { report, ctx, 0 };
+	struct manifest m = { 0 };
+	struct tw_wal_reader *r = NULL;
+	struct tw_batch tmp;
+	struct tw_err e;
+	enum tw_rc rc = TW_OK;
+	size_t i;
+
+	tw_batch_init(&tmp);
+	if (!manpath || !segdir || !walpath) {
+		rc = tw_err_set(err, TW_ENOMEM, "out of memory");
+		goto out;
+	}
+	tw_err_clear(&e);
+	if (man_read(manpath, &m, NULL, &e)) {
+		vreportf(&v, "%s", e.msg);
+		man_empty(&m);
+	}
+	for (i = 0; i < m.n; i++) {
+		struct tw_seg *seg = NULL;
+		uint64_t before = v.problems;
+
+		tw_err_clear(&e);
+		if (seg_open_num(segdir, m.segs[i], &seg, &e)) {
+			vreportf(&v, "%s", e.msg);
+			continue;
+		}
+		tw_err_clear(&e);
+		if (tw_seg_verify(seg, vreport, &v, &e) != TW_OK && v.problems == before)
+			vreportf(&v, "%s: %s", tw_seg_path(seg), e.msg);
+		tw_seg_close(seg);
+	}
+	tw_err_clear(&e);
+	if (tw_wal_reader_open(walpath, &r, &e) == TW_OK) {
+		const void *payload;
+		uint64_t seq;
+		size_t n;
+
+		while ((rc = tw_wal_reader_next(r, &seq, &payload, &n, &e)) == TW_OK) {
+			tw_batch_reset(&tmp);
+			if (tw_evcodec_decode_batch(payload, n, TW_EVCODEC_BORROW, &tmp, &e))
+				vreportf(&v, "%s: frame seq %" PRIu64 ": %s", walpath, seq, e.msg);
+		}
+		if (rc != TW_ENOENT)
+			vreportf(&v, "%s", e.msg);
+		rc = TW_OK;
+	} else if (e.rc != TW_ENOENT) {
+		vreportf(&v, "%s", e.msg);
+	}
+	if (v.problems)
+		rc = tw_err_set(err, TW_ECORRUPT, "store %s: %" PRIu64 " problem(s) found", dir, v.problems);
+out:
+	tw_wal_reader_close(r);
+	tw_batch_free(&tmp);
+	man_free(&m);
+	free(manpath);
+	free(segdir);
+	free(walpath);
+	if (problems)
+		*problems = v.problems;
+	return rc;
+}

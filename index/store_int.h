@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* index/store_int.h: private to index/store.c and its tests. A crash hook: the writer stops in the
+ * middle of a seal, compaction or retention exactly where a crash could, so tests can reopen the
+ * directory as it would be left and check that nothing was lost or duplicated. */
+#ifndef TW_INDEX_STORE_INT_H
+#define TW_INDEX_STORE_INT_H
+
+/* Points where tw_store_test_crash_at makes the writer stop (as if killed) and fail with TW_EIO. */
+enum tw_store_crash {
+	TW_STORE_CRASH_NONE = 0,
+	TW_STORE_CRASH_SEAL_SEGMENT = 1,     /* seal: the segment file is in place, MANIFEST is old */
+	TW_STORE_CRASH_SEAL_MANIFEST = 2,    /* seal: MANIFEST lists the segment, WAL not reset yet */
+	TW_STORE_CRASH_COMPACT_SEGMENT = 3,  /* compaction: merged segment written, MANIFEST old */
+	TW_STORE_CRASH_COMPACT_MANIFEST = 4, /* compaction: MANIFEST swapped, old files not unlinked */
+	TW_STORE_CRASH_RETAIN_MANIFEST = 5,  /* retention: MANIFEST swapped, old files not unlinked */
+};
+
+/* Test hook: the crash point the next writer operation stops at (then reset to NONE). Not
+ * thread-safe; tests only. */
+extern enum tw_store_crash tw_store_test_crash_at;
+
+#endif

@@ -1,0 +1,1044 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* tests/unit/test_index_store.c: the store directory keeps exactly the acknowledged records, once.
+ * Round trips through seals, reopen and compaction (raw bytes compared); dedup by id and by
+ * content within a batch, the WAL, segments and across reopen; the writer lock; every crash point
+ * of seal / compaction / retention (index/store_int.h hook); ENOSPC through the WAL hook; seal by
+ * age and retention with an injected clock; stat; verify on clean and damaged stores; snapshots
+ * surviving a seal and a compaction; and a kill -9 loop. Each test uses its own mkdtemp directory. */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "index/store.h"
+#include "index/store_int.h"
+
+/* ---- helpers ------------------------------------------------------------------------------ */
+
+static void rm_tree(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char p[512];
+	struct stat sb;
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+		if (lstat(p, &sb) == 0 && S_ISDIR(sb.st_mode))
+			rm_tree(p);
+		else
+			unlink(p);
+	}
+	closedir(d);
+	rmdir(dir);
+}
+
+/* A test's directory: root (mkdtemp) and root/store. */
+struct tdir {
+	char root[64];  /* mkdtemp */
+	char dir[96];   /* the store */
+};
+
+static void tdir_make(struct tdir *t)
+{
+	snprintf(t->root, sizeof t->root, "/tmp/tw-store-XXXXXX");
+	cr_assert(mkdtemp(t->root), "mkdtemp: %s", strerror(errno));
+	snprintf(t->dir, sizeof t->dir, "%s/store", t->root);
+}
+
+static void tdir_clean(struct tdir *t)
+{
+	rm_tree(t->root);
+}
+
+/* Raw JSON of generated record i (id-less records when noid). */
+static int gen_raw(char *out, size_t cap, unsigned i, int noid)
+{
+	if (noid)
+		return snprintf(out, cap, "{\"noid\":%u,\"msg\":\"line %u\"}", i, i);
+	return snprintf(out, cap, "{\"eventID\":\"ev-%08u\",\"eventName\":\"Op%u\",\"n\":%u}", i, i % 11, i);
+}
+
+static int64_t gen_time(unsigned i)
+{
+	return 1700000000000ll + (int64_t)((i * 7919u) % 100000u) * 1000;
+}
+
+static struct tw_str dup_str(struct tw_batch *b, const char *s)
+{
+	struct tw_str out;
+
+	cr_assert_eq(tw_arena_dup(&b->arena, (struct tw_str){ s, strlen(s) }, &out, NULL), TW_OK);
+	return out;
+}
+
+/* Appends record i to b (time t, or gen_time(i) when t == 0). */
+static void gen_push_t(struct tw_batch *b, unsigned i, int noid, int64_t t)
+{
+	struct tw_event *ev = tw_batch_push(b, NULL);
+	char tmp[160];
+
+	cr_assert(ev);
+	ev->kind = noid ? TW_KIND_CWLOG : TW_KIND_CLOUDTRAIL;
+	ev->time_ms = t ? t : gen_time(i);
+	gen_raw(tmp, sizeof tmp, i, noid);
+	ev->raw = dup_str(b, tmp);
+	if (!noid) {
+		snprintf(tmp, sizeof tmp, "ev-%08u", i);
+		ev->f[TW_F_EVENT_ID] = dup_str(b, tmp);
+		snprintf(tmp, sizeof tmp, "Op%u", i % 11);
+		ev->f[TW_F_EVENT_NAME] = dup_str(b, tmp);
+		snprintf(tmp, sizeof tmp, "arn:aws:iam::123456789012:user/u%u", i % 17);
+		ev->f[TW_F_PRINCIPAL] = dup_str(b, tmp);
+		snprintf(tmp, sizeof tmp, "s%u.amazonaws.com", i % 5);
+		ev->f[TW_F_EVENT_SOURCE] = dup_str(b, tmp);
+	} else {
+		ev->f[TW_F_LOG_GROUP] = dup_str(b, "/app/log");
+	}
+}
+
+static void gen_push(struct tw_batch *b, unsigned i, int noid)
+{
+	gen_push_t(b, i, noid, 0);
+}
+
+/* Appends records [from, to) in one batch; checks the result counts. */
+static void append_range(struct tw_store *s, unsigned from, unsigned to, int noid, uint64_t want_stored,
+			 uint64_t want_dups)
+{
+	struct tw_store_append_result res = { 99, 99 };
+	struct tw_batch b;
+	struct tw_err err = { 0 };
+	unsigned i;
+
+	tw_batch_init(&b);
+	for (i = from; i < to; i++)
+		gen_push(&b, i, noid);
+	cr_assert_eq(tw_store_append(s, &b, &res, &err), TW_OK, "append: %s", err.msg);
+	cr_assert_eq(res.stored, want_stored, "stored %llu, want %llu", (unsigned long long)res.stored,
+		     (unsigned long long)want_stored);
+	cr_assert_eq(res.duplicates, want_dups, "dups %llu, want %llu", (unsigned long long)res.duplicates,
+		     (unsigned long long)want_dups);
+	tw_batch_free(&b);
+}
+
+/* Every record of a snapshot, as malloc'd NUL-terminated raw strings. */
+struct rawset {
+	char **v;   /* strings */
+	size_t n;   /* in use */
+	size_t cap; /* allocated */
+};
+
+static void rawset_add(struct rawset *r, struct tw_str s)
+{
+	if (r->n == r->cap) {
+		r->cap = r->cap ? r->cap * 2 : 256;
+		r->v = realloc(r->v, r->cap * sizeof *r->v);
+		cr_assert(r->v);
+	}
+	r->v[r->n] = malloc(s.n + 1);
+	cr_assert(r->v[r->n]);
+	memcpy(r->v[r->n], s.p, s.n);
+	r->v[r->n][s.n] = 0;
+	r->n++;
+}
+
+static void rawset_free(struct rawset *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->n; i++)
+		free(r->v[i]);
+	free(r->v);
+	memset(r, 0, sizeof *r);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Reads every record a snapshot holds. */
+static void snap_collect(struct tw_snap *snap, struct rawset *r)
+{
+	struct tw_seg_blockbuf bb;
+	struct tw_arena a;
+	const struct tw_batch *tail;
+	size_t i;
+
+	tw_seg_blockbuf_init(&bb);
+	tw_arena_init(&a, 4096, 0);
+	for (i = 0; i < tw_snap_nsegs(snap); i++) {
+		struct tw_seg *seg = tw_snap_seg(snap, i);
+		uint64_t k, n = tw_seg_get_info(seg)->records;
+
+		for (k = 0; k < n; k++) {
+			struct tw_event ev;
+			struct tw_err err = { 0 };
+
+			tw_arena_reset(&a);
+			cr_assert_eq(tw_seg_get(seg, (uint32_t)k, &bb, &ev, &a, &err), TW_OK, "get: %s", err.msg);
+			rawset_add(r, ev.raw);
+		}
+	}
+	tail = tw_snap_tail(snap);
+	for (i = 0; i < tail->n; i++)
+		rawset_add(r, tail->ev[i].raw);
+	tw_seg_blockbuf_free(&bb);
+	tw_arena_free(&a);
+}
+
+/* Checks that the store (a fresh snapshot) holds exactly records [0, n) (ids) plus [0, nnoid) (no ids). */
+static void check_exact_snap(struct tw_snap *snap, unsigned n, unsigned nnoid)
+{
+	struct rawset got = { 0 }, want = { 0 };
+	char tmp[160];
+	unsigned i;
+	size_t k;
+
+	snap_collect(snap, &got);
+	for (i = 0; i < n; i++) {
+		gen_raw(tmp, sizeof tmp, i, 0);
+		rawset_add(&want, (struct tw_str){ tmp, strlen(tmp) });
+	}
+	for (i = 0; i < nnoid; i++) {
+		gen_raw(tmp, sizeof tmp, i, 1);
+		rawset_add(&want, (struct tw_str){ tmp, strlen(tmp) });
+	}
+	cr_assert_eq(got.n, want.n, "store holds %zu records, want %zu", got.n, want.n);
+	if (got.n) {
+		qsort(got.v, got.n, sizeof *got.v, cmp_str);
+		qsort(want.v, want.n, sizeof *want.v, cmp_str);
+	}
+	for (k = 0; k < got.n; k++)
+		cr_assert_str_eq(got.v[k], want.v[k], "record %zu differs", k);
+	rawset_free(&got);
+	rawset_free(&want);
+}
+
+static void check_exact(const char *dir, unsigned n, unsigned nnoid)
+{
+	struct tw_snap *snap = NULL;
+	struct tw_err err = { 0 };
+
+	cr_assert_eq(tw_snap_open(dir, &snap, &err), TW_OK, "snap: %s", err.msg);
+	check_exact_snap(snap, n, nnoid);
+	tw_snap_close(snap);
+}
+
+static void check_verify_clean(const char *dir)
+{
+	struct tw_err err = { 0 };
+	uint64_t problems = 99;
+
+	cr_assert_eq(tw_store_verify(dir, NULL, NULL, &problems, &err), TW_OK, "verify: %s", err.msg);
+	cr_assert_eq(problems, 0);
+}
+
+/* Options: small seals driven by the test, fsync on. */
+static void small_opts(struct tw_store_opts *o)
+{
+	tw_store_opts_default(o);
+	o->seal_bytes = 1ull << 40; /* the tests seal by hand unless they say otherwise */
+	o->seal_age_ms = 0;
+	o->seg.block_bytes = 4096;  /* several blocks per segment */
+}
+
+static struct tw_store *open_store(const char *dir, const struct tw_store_opts *o, struct tw_store_recovery *rec)
+{
+	struct tw_store *s = NULL;
+	struct tw_err err = { 0 };
+
+	cr_assert_eq(tw_store_open(dir, o, &s, rec, &err), TW_OK, "open: %s", err.msg);
+	return s;
+}
+
+static void seal(struct tw_store *s)
+{
+	struct tw_err err = { 0 };
+
+	cr_assert_eq(tw_store_seal(s, &err), TW_OK, "seal: %s", err.msg);
+}
+
+static uint64_t nsegs(const char *dir)
+{
+	struct tw_store_stats st;
+	struct tw_err err = { 0 };
+
+	cr_assert_eq(tw_store_stat(dir, &st, &err), TW_OK, "stat: %s", err.msg);
+	return st.segments;
+}
+
+/* Files in dir/seg. */
+static unsigned seg_files(const char *dir)
+{
+	char p[160];
+	DIR *d;
+	struct dirent *de;
+	unsigned n = 0;
+
+	snprintf(p, sizeof p, "%s/seg", dir);
+	d = opendir(p);
+	cr_assert(d);
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* ---- round trips -------------------------------------------------------------------------- */
+
+Test(index_store, roundtrip_through_seals_reopen_and_compaction)
+{
+	struct tdir t;
+	struct tw_store_opts o;
+	struct tw_store *s;
+	struct tw_store_recovery rec;
+	struct tw_err err = { 0 };
+	uint64_t merged = 0;
+	unsigned i;
+	struct stat sb;
+	char p[160];
+
+	tdir_make(&t);
+	small_opts(&o);
+	s = open_store(t.dir, &o, &rec);
+	cr_assert_eq(rec.wal_frames, 0);
+	check_exact(t.dir, 0, 0);
+	for (i = 0; i < 10; i++)
+		append_range(s, i * 100, i * 100 + 100, 0, 100, 0);
+	check_exact(t.dir, 1000, 0); /* all in the WAL */
+	cr_assert_eq(tw_store_close(s, &err), TW_OK);
+	s = open_store(t.dir, &o, &rec);
+	cr_assert_eq(rec.wal_frames, 10);
+	cr_assert_eq(rec.wal_bytes_cut, 0);
+	check_exact(t.dir, 1000, 0);
+	seal(s);
+	cr_assert_eq(nsegs(t.dir), 1);
+	check_exact(t.dir, 1000, 0);
+	{
+		struct tw_store_stats st;
+
+		cr_assert_eq(tw_store_stat(t.dir, &st, &err), TW_OK);
+		cr_assert_eq(st.bytes_wal, TW_WAL_HEADER_SIZE, "the WAL is emptied by a seal");
+		cr_assert_eq(st.wal_records, 0);
+	}
+	for (i = 10; i < 40; i++) {
+		append_range(s, i * 100, i * 100 + 100, 0, 100, 0);
+		if (i % 10 == 9)
+			seal(s);
+	}
+	append_range(s, 4000, 4050, 0, 50, 0);
+	cr_assert_eq(nsegs(t.dir), 4);
+	check_exact(t.dir, 4050, 0);
+	cr_assert_eq(tw_store_close(s, &err), TW_OK);
+	s = open_store(t.dir, &o, &rec);
+	cr_assert_eq(rec.wal_frames, 1);
+	check_exact(t.dir, 4050, 0);
+	cr_assert_eq(tw_store_compact(s, 0, &merged, &err), TW_OK, "compact: %s", err.msg);
+	cr_assert_eq(merged, 4);
+	cr_assert_eq(nsegs(t.dir), 1);
+	cr_assert_eq(seg_files(t.dir), 1, "old segment files unlinked");
+	check_exact(t.dir, 4050, 0);
+	check_verify_clean(t.dir);
+	cr_assert_eq(tw_store_close(s, &err), TW_OK);
+	/* permissions: directories 0700, files 0600 */
+	cr_assert_eq(stat(t.dir, &sb), 0);
+	cr_assert_eq(sb.st_mode & 0777, 0700);
+	snprintf(p, sizeof p, "%s/MANIFEST", t.dir);
+	cr_assert_eq(stat(p, &sb), 0);
+	cr_assert_eq(sb.st_mode & 0077, 0);
+	snprintf(p, sizeof p, "%s/seg", t.dir);
+	cr_assert_eq(stat(p, &sb), 0);
+	cr_assert_eq(sb.st_mode & 0777, 0700);
+	tdir_clean(&t);
+}
+
+Test(index_store, seals_by_size_on_its_own)
+{
+	struct tdir t;
+	struct tw_store_opts o;
+	struct tw_store *s;
+	struct tw_err err = { 0 };
+	unsigned i;
+
+	tdir_make(&t);
+	small_opts(&o);
+	o.seal_bytes = 16 << 10;
+	s = open_store(t.dir, &o, NULL);
+	for (i = 0; i < 30; i++)
+		append_range(s, i * 50, i * 50 + 50, 0, 50, 0);
+	cr_assert_geq(nsegs(t.dir), 3, "a 16 KiB seal threshold over ~100 KiB of WAL seals several times");
+	check_exact(t.dir, 1500, 0);
+	/* after seals, ids in segments still dedup */
+	append_range(s, 0, 1500, 0, 0, 1500);
+	cr_assert_eq(tw_store_close(s, &err), TW_OK);
+	check_verify_clean(t.dir);
+	tdir_clean(&t);
+}
+
+/* ---- dedup -------------------------------------------------------------------------------- */
+
+Test(index_store, dedup_by_id_in_batch_wal_segment_and_reopen)
+{
+	struct tdir t;
+	struct tw_store_opts o;
+	struct tw_store *s;
+	struct tw_store_append_result res;
+	struct tw_batch b;
+	struct tw_err err = { 0 };
+	unsigned i;
+
+	tdir_make(&t);
+	small_opts(&o);
+	s = open_store(t.dir, &o, NULL);
+	append_range(s, 0, 100, 0, 100, 0);
+	append_range(s, 0, 100, 0, 0, 100);       /* the same batch again: all in the WAL set */
+	append_range(s, 50, 150, 0, 50, 50);      /* half new */
+	/* duplicates within one batch: 150..159 twice, 0..9 (already stored) twice */
+	tw_batch_init(&b);
+	for (i = 150; i < 160; i++) {
+		gen_push(&b, i, 0);
+		gen_push(&b, i, 0);
+	}
+	for (i = 0; i < 10; i++) {
+		gen_push(&b, i, 0);
+		gen_push(&b, i, 0);
+	}
+	cr_assert_eq(tw_store_append(s, &b, &res, &err), TW_OK, "%s", err.msg);
+	cr_assert_eq(res.stored, 10);
+	cr_assert_eq(res.duplicates, 30);
+	tw_batch_free(&b);
+	check_exact(t.dir, 160, 0);
+	seal(s);
+	append_range(s, 0, 160, 0, 0, 160);       /* across a seal: found in the segment */
+	append_range(s, 155, 170, 0, 10, 5);
+	cr_assert_eq(tw_store_close(s, &err), TW_OK);
+	s = open_store(t.dir, &o, NULL);
+	append_range(s, 0, 170, 0, 0, 170);       /* across a reopen: segment + rebuilt WAL set */
+	append_range(s, 165, 200, 0, 30, 5);
+	check_exact(t.dir, 200, 0);
+	cr_assert_eq(tw_store_close(s, &err), TW_OK);
+	tdir_clean(&t);
+}
+
+Test(index_store, dedup_records_without_id_by_content)
+{
+	struct tdir t;
+	struct tw_store_opts o;
+	struct tw_store *s;
+	struct tw_store_append_result res;
+	struct tw_batch b;
+	struct tw_err err = { 0 };
+
+	tdir_make(&t);
+	small_opts(&o);
+	s = open_store(t.dir, &o, NULL);
+	append_range(s, 0, 50, 1, 50, 0);
+	append_range(s, 0, 50, 1, 0, 50);
+	/* same raw, other time: a different record; same raw and time: a duplicate */
+	tw_batch_init(&b);
+	gen_push_t(&b, 7, 1, gen_time(7) + 1);
+	gen_push(&b, 8, 1);
+	cr_assert_eq(tw_store_append(s, &b, &res, &err), TW_OK, "%s", err.msg);
+	cr_assert_eq(res.stored, 1);
+	cr_assert_eq(res.duplicates, 1);
+	tw_batch_free(&b);
+	seal(s);
+	append_range(s, 0, 60, 1, 10, 50);        /* through the segment's content set */
+	cr_assert_eq(tw_store_close(s, &err), TW_OK);
+	s = open_store(t.dir, &o, NULL);
+	append_range(s, 0, 60, 1, 0, 60);         /* segment + WAL after reopen */
+	/* ids and id-less records mixed */
+	append_range(s, 0, 10, 0, 10, 0);
+	cr_assert_eq(tw_store_close(s, &err), TW_OK);
+	{
+		struct tw_store_stats st;
+
+		cr_assert_eq(tw_store_stat(t.dir, &st, &err), TW_OK);
+		cr_assert_eq(st.records, 60 + 1 + 10);
+	}
+	tdir_clean(&t);
+}
+
+/* ---- the lock ----------------------------------------------------------------------------- */
+
+Test(index_store, second_writer_gets_ebusy_with_pid)
+{
+	struct tdir t;
+	struct tw_store_opts o;
+	struct tw_store *s, *s2 = NULL;
+	struct tw_err err = { 0 };
+	char want[64];
+	pid_t pid;
+	int status;
+
+	tdir_make(&t);
+	small_opts(&o);
+	s = open_store(t.dir, &o, NULL);
+	cr_assert_eq(tw_store_open(t.dir, &o, &s2, NULL, &err), TW_EBUSY);
+	cr_assert_null(s2);
+	snprintf(want, sizeof want, "(pid %ld)", (long)getpid());
+	cr_assert(strstr(err.msg, want), "message names the holder: %s", err.msg);
+	cr_assert(strstr(err.msg, "being written by another process"), "%s", err.msg);
+	/* another process too */
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		struct tw_store *c = NULL;
+		struct tw_err e2 = { 0 };
+
+		_exit(tw_store_open(t.dir, &o, &c, NULL, &e2) == TW_EBUSY ? 0 : 1);
+	}
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	/* readers need no lock */
+	check_exact(t.dir, 0, 0);
+	cr_assert_eq(tw_store_close(s, &err), TW_OK);
+	s = open_store(t.dir, &o, NULL); /* released on close */
+	cr_assert_eq(tw_store_close(s, &err), TW_OK);
+	tdir_clean(&t);
+}
+
+/* ---- crash windows ------------------------------------------------------------------------ */
+
+/* Builds 3 segments (0..300) + WAL (300..350), arms the hook, runs op, reopens and checks. */
+static void crash_case(enum tw_store_crash at, int op, uint64_t want_orphans)
+{
+	struct tdir t;
+	struct tw_store_opts o;
+	struct tw_store *s;
+	struct tw_store_recovery rec;
+	struct tw_err err = { 0 };
+	uint64_t x = 0;
+	enum tw_rc rc;
+
+	tdir_make(&t);
+	small_opts(&o);
+	s = open_store(t.dir, &o, NULL);
+	append_range(s, 0, 100, 0, 100, 0);
+	seal(s);
+	append_range(s, 100, 200, 0, 100, 0);
+	seal(s);
+	append_range(s, 200, 300, 0, 100, 0);
+	seal(s);
+	append_range(s, 300, 350, 0, 50, 0);
+	tw_store_test_crash_at = at;
+	if (op == 0)
+		rc = tw_store_seal(s, &err);
+	else if (op == 1)
+		rc = tw_store_compact(s, 0, &x, &err);
+	else
+		rc = tw_store_retain(s, gen_time(0) + 200000000, &x, &err); /* after every record */
+	cr_assert_eq(rc, TW_EIO, "the hook fired at %d: %s", (int)at, err.msg);
+	/* sticky */
+	{
+		struct tw_batch b;
+		struct tw_store_append_result res;
+
+		tw_batch_init(&b);
+		gen_push(&b, 9999, 0);
+		cr_assert_eq(tw_store_append(s, &b, &res, &err), TW_EIO);
+		cr_assert(strstr(err.msg, "stopped"), "%s", err.msg);
+		tw_batch_free(&b);
+	}
+	tw_store_close(s, NULL); /* frees memory only, like a crash */
+	s = open_store(t.dir, &o, &rec);
+	cr_assert_eq(rec.orphans_removed, want_orphans, "orphans %llu, want %llu",
+		     (unsigned long long)rec.orphans_removed, (unsigned long long)want_orphans);
+	if (want_orphans)
+		cr_assert(rec.note[0], "the note says what happened");
+	if (op == 2) {
+		struct tw_store_stats st;
+
+		cr_assert_eq(tw_store_stat(t.dir, &st, &err), TW_OK);
+		cr_assert_eq(st.records, 50);
+		cr_assert_eq(st.segments, 0);
+		cr_assert_eq(seg_files(t.dir), 0);
+	} else {
+		check_exact(t.dir, 350, 0);
+		append_range(s, 0, 350, 0, 0, 350); /* nothing lost from the dedup state either */
+		seal(s);
+		check_exact(t.dir, 350, 0);
+	}
+	check_verify_clean(t.dir);
+	cr_assert_eq(tw_store_close(s, &err), TW_OK);
+	tdir_clean(&t);
+}
+
+Test(index_store, crash_after_seal_segment_written)
+{
+	crash_case(TW_STORE_CRASH_SEAL_SEGMENT, 0, 1);
+}
+
+Test(index_store, crash_after_seal_manifest_written)
+{
+	crash_case(TW_STORE_CRASH_SEAL_MANIFEST, 0, 0);
+}
+
+Test(index_store, crash_after_compaction_segment_written)
+{
+	crash_case(TW_STORE_CRASH_COMPACT_SEGMENT, 1, 1);
+}
+
+Test(index_store, crash_after_compaction_manifest_swapped)
+{
+	crash_case(TW_STORE_CRASH_COMPACT_MANIFEST, 1, 3);
+}
+
+Test(index_store, crash_after_retention_manifest_swapped)
+{
+	crash_case(TW_STORE_CRASH_RETAIN_MANIFEST, 2, 3);
+}
+
+Test(index_store, leftover_tmp_files_are_removed)
+{
+	struct tdir t;
+	struct tw_store_opts o;
+	struct tw_store *s;
+	struct tw_store_recovery rec;
+	struct tw_err err = { 0 };
+	char p[200];
+
+	tdir_make(&t);
+	small_opts(&o);
+	s = open_store(t.dir, &o, NULL);
+	append_range(s, 0, 100, 0, 100, 0);
+	seal(s);
+	cr_assert_eq(tw_store_close(s, &err), TW_OK);
+	snprintf(p, sizeof p, "%s/seg/00000002.tws.tmp", t.dir);
+	{
+		int fd = open(p, O_WRONLY | O_CREAT, 0600);
+
+		cr_assert(fd >= 0);
+		cr_assert_eq(write(fd, "half", 4), 4);
+		close(fd);
+	}
+	snprintf(p, sizeof p, "%s/MANIFEST.tmp", t.dir);
+	{
+		int fd = open(p, O_WRONLY | O_CREAT, 0600);
+
+		cr_assert(fd >= 0);
+		cr_assert_eq(write(fd, "half", 4), 4);
+		close(fd);
+	}
+	s = open_store(t.dir, &o, &rec);
+	cr_assert_eq(rec.orphans_removed, 1);
+	cr_assert_eq(access(p, F_OK), -1, "MANIFEST.tmp removed");
+	cr_assert_eq(seg_files(t.dir), 1);
+	append_range(s, 100, 200, 0, 100, 0);
+	seal(s); /* must not reuse number 2 (it was seen on disk) */
+	snprintf(p, sizeof p, "%s/seg/00000003.tws", t.dir);
+	cr_assert_eq(access(p, F_OK), 0, "the next segment skips the number of the leftover");
+	check_exact(t.dir, 200, 0);
+	cr_assert_eq(tw_store_close(s, &err), TW_OK);
+	tdir_clean(&t);
+}
+
+/* ---- I/O failure -------------------------------------------------------------------------- */
+
+/* WAL hook: fails every write with ENOSPC once armed. */
+struct nospace {
+	int armed; /* 1: fail */
+	int calls; /* failed calls */
+};
+
+static ssize_t nospace_pwrite(void *ctx, int fd, const void *p, size_t n, off_t off)
+{
+	struct nospace *ns = ctx;
+
+	if (ns->armed) {
+		ns->calls++;
+		errno = ENOSPC;
+		return -1;
+	}
+	return pwrite(fd, p, n, off);
+}
+
+Test(index_store, enospc_stops_the_writer_and_keeps_acknowledged_batches)
+{
+	struct tdir t;
+	struct tw_store_opts o;
+	struct tw_store *s;
+	struct tw_err err = { 0 };
+	struct nospace ns = { 0, 0 };
+	struct tw_wal_io io = { nospace_pwrite, NULL, &ns };
+	struct tw_store_append_result res;
+	struct tw_batch b;
+	unsigned i;
+
+	tdir_make(&t);
+	small_opts(&o);
+	o.io = &io;
+	s = open_store(t.dir, &o, NULL);
+	append_range(s, 0, 100, 0, 100, 0);
+	seal(s);
+	append_range(s, 100, 200, 0, 100, 0);
+	ns.armed = 1;
+	tw_batch_init(&b);
+	for (i = 200; i < 300; i++)
+		gen_push(&b, i, 0);
+	cr_assert_eq(tw_store_append(s, &b, &res, &err), TW_EIO);
+	cr_assert(strstr(err.msg, strerror(ENOSPC)), "%s", err.msg);
+	ns.armed = 0; /* the disk has room again: the writer must still refuse */
+	cr_assert_eq(tw_store_append(s, &b, &res, &err), TW_EIO);
+	cr_assert(strstr(err.msg, "stopped"), "%s", err.msg);
+	cr_assert_eq(tw_store_seal(s, &err), TW_EIO);
+	tw_batch_free(&b);
+	cr_assert_geq(ns.calls, 1);
+	tw_store_close(s, NULL);
+	o.io = NULL;
+	s = open_store(t.dir, &o, NULL);
+	check_exact(t.dir, 200, 0);
+	append_range(s, 150, 300, 0, 100, 50);
+	check_exact(t.dir, 300, 0);
+	cr_assert_eq(tw_store_close(s, &err), TW_OK);
+	check_verify_clean(t.dir);
+	tdir_clean(&t);
+}
+
+/* ---- age, retention, stat ----------------------------------------------------------------- */
+
+static int64_t fake_clock(void *ctx)
+{
+	return *(int64_t *)ctx;
+}
+
+Test(index_store, seal_by_age_retention_and_stat)
+{
+	struct tdir t;
+	struct tw_store_opts o;
+	struct tw_store *s;
+	struct tw_err err = { 0 };
+	struct tw_store_stats st;
+	struct tw_batch b;
+	struct tw_store_append_result res;
+	int64_t now = 1000000, day = 86400000, t0 = 1700000000000ll;
+	uint64_t removed = 99, raw = 0;
+	unsigned i;
+	char tmp[160];
+
+	tdir_make(&t);
+	small_opts(&o);
+	o.seal_age_ms = 60000;
+	o.clock = fake_clock;
+	o.clock_ctx = &now;
+	s = open_store(t.dir, &o, NULL);
+	/* three days of records, one batch per day, sealed by age */
+	for (i = 0; i < 3; i++) {
+		unsigned k;
+
+		tw_batch_init(&b);
+		for (k = 0; k < 10; k++) {
+			gen_push_t(&b, i * 10 + k, 0, t0 + (int64_t)i * day + k);
+			gen_raw(tmp, sizeof tmp, i * 10 + k, 0);
+			raw += strlen(tmp);
+		}
+		cr_assert_eq(tw_store_append(s, &b, &res, &err), TW_OK, "%s", err.msg);
+		cr_assert_eq(res.stored, 10);
+		tw_batch_free(&b);
+		cr_assert_eq(nsegs(t.dir), i, "not sealed before the age is reached");
+		now += 59999;
+		append_range(s, 0, 0, 0, 0, 0); /* an empty batch still checks the age */
+		cr_assert_eq(nsegs(t.dir), i);
+		now += 1;
+		append_range(s, 0, 0, 0, 0, 0);
+		cr_assert_eq(nsegs(t.dir), i + 1, "sealed once the oldest batch is 60 s old");
+	}
+	cr_assert_eq(tw_store_stat(t.dir, &st, &err), TW_OK, "%s", err.msg);
+	cr_assert_eq(st.records, 30);
+	cr_assert_eq(st.wal_records, 0);
+	cr_assert_eq(st.segments, 3);
+	cr_assert_eq(st.tmin, t0);
+	cr_assert_eq(st.tmax, t0 + 2 * day + 9);
+	cr_assert_eq(st.raw_bytes, raw);
+	cr_assert_gt(st.bytes_blocks, 0);
+	cr_assert_geq(st.bytes_total, st.bytes_blocks + st.bytes_postings + st.bytes_wal);
+	/* keep the last day and a half */
+	cr_assert_eq(tw_store_retain(s, t0 + day + 9, &removed, &err), TW_OK, "%s", err.msg);
+	cr_assert_eq(removed, 1, "only the first day's segment is entirely older");
+	cr_assert_eq(tw_store_retain(s, t0 + day + 9, &removed, &err), TW_OK);
+	cr_assert_eq(removed, 0, "the second day's tmax is the cutoff: kept");
+	append_range(s, 30, 35, 0, 5, 0);
+	cr_assert_eq(tw_store_stat(t.dir, &st, &err), TW_OK);
+	cr_assert_eq(st.records, 25);
+	cr_assert_eq(st.wal_records, 5);
+	cr_assert_eq(st.segments, 2);
+	{
+		int64_t want = t0 + day; /* the oldest kept segment, or an older WAL record */
+
+		for (i = 30; i < 35; i++)
+			if (gen_time(i) < want)
+				want = gen_time(i);
+		cr_assert_eq(st.tmin, want, "tmin %lld", (long long)st.tmin);
+	}
+	cr_assert_eq(seg_files(t.dir), 2);
+	cr_assert_eq(tw_store_close(s, &err), TW_OK);
+	/* an empty store */
+	{
+		struct tdir t2;
+
+		tdir_make(&t2);
+		s = open_store(t2.dir, &o, NULL);
+		cr_assert_eq(tw_store_stat(t2.dir, &st, &err), TW_OK);
+		cr_assert_eq(st.records, 0);
+		cr_assert_gt(st.tmin, st.tmax);
+		tw_store_close(s, NULL);
+		tdir_clean(&t2);
+	}
+	tdir_clean(&t);
+}
+
+/* ---- verify ------------------------------------------------------------------------------- */
+
+struct lines {
+	char buf[4096]; /* every problem, newline-separated */
+	int n;          /* problems */
+};
+
+static void collect_problem(void *ctx, const char *problem)
+{
+	struct lines *l = ctx;
+	size_t k = strlen(l->buf);
+
+	snprintf(l->buf + k, sizeof l->buf - k, "%s\n", problem);
+	l->n++;
+}
+
+Test(index_store, verify_names_a_damaged_segment)
+{
+	struct tdir t;
+	struct tw_store_opts o;
+	struct tw_store *s;
+	struct tw_err err = { 0 };
+	struct lines l;
+	uint64_t problems = 0;
+	char p[200];
+	struct stat sb;
+	int fd;
+	unsigned char c;
+
+	tdir_make(&t);
+	small_opts(&o);
+	s = open_store(t.dir, &o, NULL);
+	append_range(s, 0, 500, 0, 500, 0);
+	seal(s);
+	append_range(s, 500, 600, 0, 100, 0);
+	cr_assert_eq(tw_store_close(s, &err), TW_OK);
+	check_verify_clean(t.dir);
+	snprintf(p, sizeof p, "%s/seg/00000001.tws", t.dir);
+	cr_assert_eq(stat(p, &sb), 0);
+	fd = open(p, O_RDWR);
+	cr_assert(fd >= 0);
+	cr_assert_eq(pread(fd, &c, 1, sb.st_size / 3), 1); /* inside the blocks */
+	c ^= 0x10;
+	cr_assert_eq(pwrite(fd, &c, 1, sb.st_size / 3), 1);
+	close(fd);
+	memset(&l, 0, sizeof l);
+	cr_assert_eq(tw_store_verify(t.dir, collect_problem, &l, &problems, &err), TW_ECORRUPT);
+	cr_assert_geq(problems, 1);
+	cr_assert_eq((int)problems, l.n);
+	cr_assert(strstr(l.buf, "00000001.tws"), "names the file: %s", l.buf);
+	/* a damaged MANIFEST is reported too, never read as empty */
+	snprintf(p, sizeof p, "%s/MANIFEST", t.dir);
+	fd = open(p, O_RDWR);
+	cr_assert(fd >= 0);
+	cr_assert_eq(pread(fd, &c, 1, 30), 1);
+	c ^= 0x01;
+	cr_assert_eq(pwrite(fd, &c, 1, 30), 1);
+	close(fd);
+	memset(&l, 0, sizeof l);
+	cr_assert_eq(tw_store_verify(t.dir, collect_problem, &l, &problems, &err), TW_ECORRUPT);
+	cr_assert(strstr(l.buf, "MANIFEST"), "%s", l.buf);
+	{
+		struct tw_snap *snap = NULL;
+
+		cr_assert_eq(tw_snap_open(t.dir, &snap, &err), TW_ECORRUPT);
+		cr_assert_eq(tw_store_open(t.dir, &o, &s, NULL, &err), TW_ECORRUPT);
+	}
+	tdir_clean(&t);
+}
+
+/* ---- snapshots ---------------------------------------------------------------------------- */
+
+Test(index_store, snapshot_survives_seal_compaction_and_retention)
+{
+	struct tdir t;
+	struct tw_store_opts o;
+	struct tw_store *s;
+	struct tw_snap *snap = NULL;
+	struct tw_err err = { 0 };
+	uint64_t merged = 0, removed = 0;
+
+	tdir_make(&t);
+	small_opts(&o);
+	s = open_store(t.dir, &o, NULL);
+	append_range(s, 0, 100, 0, 100, 0);
+	seal(s);
+	append_range(s, 100, 200, 0, 100, 0);
+	seal(s);
+	append_range(s, 200, 250, 0, 50, 0);
+	cr_assert_eq(tw_snap_open(t.dir, &snap, &err), TW_OK, "%s", err.msg);
+	cr_assert_eq(tw_snap_nsegs(snap), 2);
+	cr_assert_eq(tw_snap_tail(snap)->n, 50);
+	seal(s);
+	append_range(s, 250, 260, 0, 10, 0); /* after the snapshot: not in it */
+	cr_assert_eq(tw_store_compact(s, 0, &merged, &err), TW_OK, "%s", err.msg);
+	cr_assert_eq(merged, 3);
+	cr_assert_eq(seg_files(t.dir), 1, "the snapshot's files are unlinked");
+	check_exact_snap(snap, 250, 0);
+	cr_assert_eq(tw_store_retain(s, INT64_MAX, &removed, &err), TW_OK);
+	cr_assert_eq(removed, 1);
+	check_exact_snap(snap, 250, 0);
+	tw_snap_close(snap);
+	{
+		struct tw_store_stats st;
+
+		cr_assert_eq(tw_store_stat(t.dir, &st, &err), TW_OK);
+		cr_assert_eq(st.records, 10);
+	}
+	cr_assert_eq(tw_store_close(s, &err), TW_OK);
+	tdir_clean(&t);
+}
+
+/* ---- kill -9 ------------------------------------------------------------------------------ */
+
+#define KILL_BATCH 40 /* records per batch */
+
+/* The child: appends batches from batch k0 - 1 (a redelivery of the last stored one) on, reports
+ * each acknowledged batch number + 1 through fd, never returns. */
+static void kill_child(const char *dir, unsigned k0, int fd)
+{
+	struct tw_store_opts o;
+	struct tw_store *s = NULL;
+	struct tw_err err = { 0 };
+	unsigned k = k0 ? k0 - 1 : 0;
+
+	small_opts(&o);
+	o.seal_bytes = 24 << 10;
+	if (tw_store_open(dir, &o, &s, NULL, &err) != TW_OK)
+		_exit(3);
+	for (;; k++) {
+		struct tw_batch b;
+		struct tw_store_append_result res;
+		unsigned i;
+		uint32_t ack = k + 1;
+
+		tw_batch_init(&b);
+		for (i = 0; i < KILL_BATCH; i++)
+			gen_push(&b, k * KILL_BATCH + i, 0);
+		if (tw_store_append(s, &b, &res, &err) != TW_OK)
+			_exit(4);
+		if (k + 1 == k0 ? res.duplicates != KILL_BATCH : res.stored != KILL_BATCH)
+			_exit(5);
+		tw_batch_free(&b);
+		if (write(fd, &ack, sizeof ack) != sizeof ack)
+			_exit(6);
+		if (k % 7 == 6) {
+			uint64_t m;
+
+			if (tw_store_compact(s, 1 << 20, &m, &err) != TW_OK)
+				_exit(7);
+		}
+	}
+}
+
+Test(index_store, kill9_loses_nothing_acknowledged_and_duplicates_nothing, .timeout = 60)
+{
+	struct tdir t;
+	unsigned seed = 12345, iter, stored = 0;
+
+	tdir_make(&t);
+	for (iter = 0; iter < 20; iter++) {
+		int pfd[2], status;
+		pid_t pid;
+		uint32_t ack, acked = 0, want_acks;
+		struct timespec t1, t2;
+		long spin_us;
+		struct tw_store_stats st;
+		struct tw_err err = { 0 };
+		struct tw_store *s;
+		struct tw_store_recovery rec;
+
+		cr_assert_eq(pipe(pfd), 0);
+		want_acks = stored / KILL_BATCH + 1 + (unsigned)(rand_r(&seed) % 12);
+		spin_us = rand_r(&seed) % 4000;
+		pid = fork();
+		cr_assert_geq(pid, 0);
+		if (pid == 0) {
+			close(pfd[0]);
+			kill_child(t.dir, stored / KILL_BATCH, pfd[1]);
+			_exit(9);
+		}
+		close(pfd[1]);
+		/* wait for a random number of acks, then a random spin, then kill */
+		while (acked < want_acks && read(pfd[0], &ack, sizeof ack) == sizeof ack)
+			acked = ack;
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		do
+			clock_gettime(CLOCK_MONOTONIC, &t2);
+		while ((t2.tv_sec - t1.tv_sec) * 1000000 + (t2.tv_nsec - t1.tv_nsec) / 1000 < spin_us);
+		kill(pid, SIGKILL);
+		cr_assert_eq(waitpid(pid, &status, 0), pid);
+		cr_assert(WIFSIGNALED(status), "child exited by itself with %d (iteration %u)",
+			  WIFEXITED(status) ? WEXITSTATUS(status) : -1, iter);
+		while (read(pfd[0], &ack, sizeof ack) == sizeof ack)
+			acked = ack;
+		close(pfd[0]);
+		/* exactly the acknowledged batches, plus maybe the one in flight */
+		s = open_store(t.dir, NULL, &rec);
+		cr_assert_eq(tw_store_stat(t.dir, &st, &err), TW_OK, "%s", err.msg);
+		cr_assert(st.records == (uint64_t)acked * KILL_BATCH || st.records == (uint64_t)(acked + 1) * KILL_BATCH,
+			  "iteration %u: %llu records, %u batches acknowledged", iter,
+			  (unsigned long long)st.records, acked);
+		stored = (unsigned)st.records;
+		check_exact(t.dir, stored, 0);
+		check_verify_clean(t.dir);
+		tw_store_close(s, NULL);
+	}
+	cr_assert_gt(stored, 20 * KILL_BATCH);
+	tdir_clean(&t);
+}
+
+Test(index_store, missing_segment_is_damage_not_a_race)
+{
+	struct tdir t;
+	struct tw_store_opts o;
+	struct tw_store *s;
+	struct tw_snap *snap = NULL;
+	struct tw_err err = { 0 };
+	struct lines l;
+	uint64_t problems = 0;
+	char p[200];
+
+	tdir_make(&t);
+	small_opts(&o);
+	s = open_store(t.dir, &o, NULL);
+	append_range(s, 0, 100, 0, 100, 0);
+	seal(s);
+	cr_assert_eq(tw_store_close(s, &err), TW_OK);
+	snprintf(p, sizeof p, "%s/seg/00000001.tws", t.dir);
+	cr_assert_eq(unlink(p), 0);
+	cr_assert_eq(tw_snap_open(t.dir, &snap, &err), TW_ECORRUPT);
+	cr_assert_null(snap);
+	cr_assert(strstr(err.msg, "00000001.tws") && strstr(err.msg, "missing"), "%s", err.msg);
+	memset(&l, 0, sizeof l);
+	cr_assert_eq(tw_store_verify(t.dir, collect_problem, &l, &problems, &err), TW_ECORRUPT);
+	cr_assert_eq(problems, 1);
+	cr_assert(strstr(l.buf, "00000001.tws"), "%s", l.buf);
+	cr_assert_neq(tw_store_open(t.dir, &o, &s, NULL, &err), TW_OK, "the writer refuses too");
+	tdir_clean(&t);
+}
