@@ -16,6 +16,8 @@ struct command {
 
 static const struct command commands[] = {
 	{ "decode", tw_cli_decode, "decode CloudTrail and CloudWatch Logs inputs into JSON lines" },
+	{ "ingest", tw_cli_ingest, "decode inputs and store the events (durable, indexed, deduplicated)" },
+	{ "store", tw_cli_store, "store maintenance: stats, verify, compact, retain" },
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -26,7 +28,8 @@ static void usage(FILE *f)
 	      "       trailwatch --version\n"
 	      "\n"
 	      "trailwatch reads AWS CloudTrail and CloudWatch Logs records (files, S3-layout\n"
-	      "directories, stdin) and normalizes them into events.\n"
+	      "directories, stdin), normalizes them into events and keeps them in a compressed,\n"
+	      "indexed, deduplicated store.\n"
 	      "\n"
 	      "commands:\n",
 	      f);
