@@ -1,29 +1,41 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* index/segment.c: writes and reads immutable segment files (index/segment.h): records in
- * compressed blocks, a block table, delta-varint postings per indexed field, an event-id index,
- * a section table and a footer. The reader mmaps the file and trusts no length or offset in it.
+ * column-wise compressed blocks, a block table, delta-varint postings per indexed field, an
+ * event-id index, a section table and a footer. The reader mmaps the file and trusts no length
+ * or offset in it.
  *
- * Byte layout, version 1 (integers little-endian; the same text is in index/FORMAT.md):
+ * Byte layout, version 2 (integers little-endian; the full text is in index/FORMAT.md):
  *
- *   header, 16 bytes:  magic "TWSEG\r\n\x1a" | u32 version = 1 | u32 flags = 0
- *   blocks:            back to back from offset 16; each is the stored (compressed) form of
- *                      records encoded with tw_evcodec_encode, back to back, nothing else
+ *   header, 16 bytes:  magic "TWSEG\r\n\x1a" | u32 version = 2 | u32 flags = 0
+ *   blocks:            back to back from offset 16; each is a main frame then an id frame
+ *     main frame:      22 varint column lengths, then the columns, raw last: head (kind |
+ *                      readOnly << 4, a byte each), time (zigzag delta varints), 18 field columns
+ *                      (varint 0 absent, 1 same as the previous record, c >= 2 then c-1 bytes),
+ *                      resources (count, then length + bytes each), raw (varint at, varint len,
+ *                      bytes: at >= 1 means the eventID was cut out of raw at at-1)
+ *     id frame:        per record varint length (0 = none) + eventID bytes
  *   sections:          anywhere between the last block and the section table, each with a CRC
- *     block table:     u32 nblocks | u32 0 | nblocks x 48-byte entry:
- *                      u32 first | u32 count | i64 tmin | i64 tmax | u64 offset | u32 clen |
- *                      u32 ulen | u32 codec (0 raw, 1 zlib deflate, 2 zstd) | u32 crc32c(stored)
+ *     block table:     u32 nblocks | u32 0 | nblocks x 64-byte entry:
+ *                      u32 first | u32 count | i64 tmin | i64 tmax | u64 offset | main frame:
+ *                      u32 clen | u32 ulen | u32 codec | u32 crc32c | id frame: u32 clen |
+ *                      u32 ulen | u32 codec | u32 crc32c   (codec 0 raw, 1 deflate, 2 zstd)
  *     postings (one per field of enum tw_ix but eventID):
  *                      u32 codec (0 raw, 2 zstd) | u32 field | u64 ulen | body (stored form)
  *                      body: varint nvalues, then per value in byte order: varint vlen >= 1,
  *                      value bytes, varint count >= 1, varint plen, plen bytes of postings
  *                      (varint first id, then count-1 varint gaps >= 1)
- *     id index:        u64 n | n x (u64 hash | u32 record), sorted by (hash, record)
+ *     id index:        u64 n | u8 k | u8 w | u16 0 | u32 0 | (2^k+1) x u32 bucket starts |
+ *                      n x u16 fingerprint | n x w-byte block; bucket = hash >> (64-k),
+ *                      fingerprint = next 16 bits; sorted by (bucket, fingerprint, block)
  *   section table:     u32 nsections | u32 0 | nsections x 32-byte entry:
  *                      u32 kind (1 block table, 2 postings, 3 id index) | u32 field |
  *                      u64 offset | u64 length | u32 crc32c(section bytes) | u32 0
  *   footer, 72 bytes:  u64 sectab_off | u64 sectab_len | u32 sectab_crc | u32 nblocks |
  *                      u64 records | i64 tmin | i64 tmax | u64 raw_bytes | u32 0 |
  *                      u32 crc32c(footer bytes 0..59) | magic "TWSEG\r\n\x1a"
+ *
+ * Reading a block decompresses both frames into tw_seg_blockbuf.data, rebuilds each raw record
+ * after them, and fills offs with REC_SLOTS u32 per record (see S_*), checked once per block.
  *
  * Bounds: a stored blob of length c never claims ulen > 1024 c + 65536 (the writer stores raw
  * instead), block ulen <= 1 GiB; so the reader never allocates beyond what the file justifies. */
@@ -66,6 +78,10 @@ static void put64(uint8_t *p, uint64_t v)
 static uint32_t get32(const uint8_t *p)
 {
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static uint32_t get16z(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8;
 }
 static uint64_t get64(const uint8_t *p)
 {
@@ -239,6 +255,54 @@ static int ix_values(const struct tw_event *ev, int f, void (*fn)(void *ctx, str
 	return 0;
 }
 
+/* ---- block columns ------------------------------------------------------------------------ */
+
+/* String fields stored as block columns, in column order (eventID has its own frame). Part of the
+ * format: append only, never reorder. */
+static const enum tw_field col_field[] = {
+	TW_F_EVENT_NAME,  TW_F_EVENT_SOURCE,   TW_F_REGION,     TW_F_ACCOUNT,       TW_F_PRINCIPAL,
+	TW_F_IDENTITY_TYPE, TW_F_USER_NAME,    TW_F_ACCESS_KEY, TW_F_SESSION_ISSUER, TW_F_SSO_USER,
+	TW_F_SOURCE_IP,   TW_F_USER_AGENT,     TW_F_ERROR_CODE, TW_F_ERROR_MESSAGE, TW_F_EVENT_TYPE,
+	TW_F_LOG_GROUP,   TW_F_LOG_STREAM,     TW_F_MESSAGE,
+};
+#define NSF ((int)(sizeof col_field / sizeof col_field[0]))
+_Static_assert(sizeof col_field / sizeof col_field[0] + 1 == TW_F__COUNT,
+	       "a field was added to enum tw_field: append it to col_field[] (a new format version)");
+
+/* Column ids: the order of the directory at the start of a block's main frame. */
+enum { COL_HEAD = 0, COL_TIME = 1, COL_F0 = 2, COL_RES = COL_F0 + 18, COL_RAW, NCOL };
+_Static_assert(COL_RES == COL_F0 + NSF, "column ids out of step with col_field[]");
+
+/* The order the columns' bytes follow the directory in: raw last (see FORMAT.md). */
+static const int col_order[NCOL] = {
+	COL_HEAD, COL_TIME, COL_F0, COL_F0 + 1, COL_F0 + 2, COL_F0 + 3, COL_F0 + 4, COL_F0 + 5,
+	COL_F0 + 6, COL_F0 + 7, COL_F0 + 8, COL_F0 + 9, COL_F0 + 10, COL_F0 + 11, COL_F0 + 12,
+	COL_F0 + 13, COL_F0 + 14, COL_F0 + 15, COL_F0 + 16, COL_F0 + 17, COL_RES, COL_RAW,
+};
+
+/* Field-column codes: 0 absent, 1 the same value as the previous record of the block, n >= 2 a
+ * value of n - 1 bytes follows. */
+enum { FC_ABSENT = 0, FC_SAME = 1, FC_LIT = 2 };
+
+/* Per-record slots of struct tw_seg_blockbuf.offs once a block is parsed: the head byte, the time
+ * (two halves), offset + length into data of every tw_field (eventID too), of raw, and the offset
+ * of the first resource entry + the resource count. */
+enum { S_HEAD = 0, S_TLO = 1, S_THI = 2, S_F = 3, S_RAW = S_F + 2 * TW_F__COUNT, S_RES = S_RAW + 2,
+       REC_SLOTS = S_RES + 2 };
+
+static uint64_t zigzag(int64_t v)
+{
+	return v < 0 ? ~((uint64_t)v << 1) : (uint64_t)v << 1;
+}
+
+static int64_t unzigzag(uint64_t z)
+{
+	uint64_t u = (z >> 1) ^ (0 - (z & 1));
+	int64_t v;
+	memcpy(&v, &u, sizeof v);
+	return v;
+}
+
 /* ---- compression -------------------------------------------------------------------------- */
 
 static pthread_key_t dctx_key;
@@ -320,15 +384,17 @@ struct pent {
 struct wblk {
 	uint32_t first, count; /* record range */
 	int64_t tmin, tmax;    /* time range */
-	uint64_t off;          /* file offset */
-	uint32_t clen, ulen;   /* stored / uncompressed bytes */
-	uint32_t codec, crc;   /* codec and CRC32C of the stored bytes */
+	uint64_t off;          /* file offset of the main frame (the id frame follows it) */
+	uint32_t clen, ulen;   /* main frame: stored / uncompressed bytes */
+	uint32_t codec, crc;   /* main frame: codec and CRC32C of the stored bytes */
+	uint32_t id_clen, id_ulen; /* id frame: stored / uncompressed bytes */
+	uint32_t id_codec, id_crc; /* id frame: codec and CRC32C of the stored bytes */
 };
 
 /* One id-index entry. */
 struct identry {
-	uint64_t hash; /* tw_seg_id_hash(eventID) */
-	uint32_t rec;  /* record id */
+	uint64_t hash;  /* tw_seg_id_hash(eventID); at finish, the kept bits (bucket + fingerprint) */
+	uint32_t block; /* block holding the record */
 };
 
 struct tw_segw {
@@ -337,7 +403,13 @@ struct tw_segw {
 	int fd;                   /* open on tmp, or -1 */
 	struct tw_seg_opts opts;  /* options, defaults filled in */
 	ZSTD_CCtx *cctx;          /* reused zstd context */
-	struct tw_buf blk;        /* records of the current block */
+	struct tw_buf col[NCOL];  /* the current block's columns */
+	struct tw_buf idcol;      /* the current block's event ids (varint length + bytes each) */
+	size_t prev_off[18];      /* per field column: offset in col of the previous record's value */
+	size_t prev_len[18];      /* its length (0: absent, or none yet in this block) */
+	int64_t prev_time;        /* the previous record's time in this block (0 at block start) */
+	size_t blk_bytes;         /* bytes of all columns of the current block */
+	struct tw_buf blk;        /* the main frame being assembled (directory + columns) */
 	struct tw_buf cbuf;       /* compression scratch */
 	uint32_t blk_count;       /* records in the current block */
 	int64_t blk_tmin, blk_tmax; /* their time range */
@@ -410,6 +482,9 @@ enum tw_rc tw_segw_open(const char *path, const struct tw_seg_opts *opts, struct
 	if (w->opts.block_bytes > TW_SEG_MAX_BLOCK / 2)
 		w->opts.block_bytes = TW_SEG_MAX_BLOCK / 2;
 	tw_buf_init(&w->blk, TW_SEG_MAX_BLOCK);
+	for (int c = 0; c < NCOL; c++)
+		tw_buf_init(&w->col[c], TW_SEG_MAX_BLOCK);
+	tw_buf_init(&w->idcol, TW_SEG_MAX_BLOCK);
 	tw_buf_init(&w->cbuf, SIZE_MAX / 2);
 	tw_buf_init(&w->prevkey, SIZE_MAX / 2);
 	tw_buf_init(&w->vals, SIZE_MAX / 2);
@@ -464,7 +539,14 @@ static enum tw_rc pack(struct tw_segw *w, int want, int level, const void *src, 
 			return rc;
 		if (!w->cctx && !(w->cctx = ZSTD_createCCtx()))
 			return tw_err_set(err, TW_ENOMEM, "%s: out of memory", w->tmp);
-		size_t r = ZSTD_compressCCtx(w->cctx, w->cbuf.p, bound, src, n, level ? level : 1);
+		ZSTD_CCtx_reset(w->cctx, ZSTD_reset_session_and_parameters);
+		ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, level ? level : 1);
+		/* a window over the whole block (level 1 alone uses 512 KiB): -1% of the file */
+		int wl = 20;
+		while (wl < 27 && ((size_t)1 << wl) < n)
+			wl++;
+		ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_windowLog, wl);
+		size_t r = ZSTD_compress2(w->cctx, w->cbuf.p, bound, src, n);
 		if (ZSTD_isError(r))
 			return tw_err_set(err, TW_EIO, "%s: zstd: %s", w->tmp, ZSTD_getErrorName(r));
 		if (r < n && ulen_ok(r, n)) {
@@ -496,10 +578,15 @@ static enum tw_rc flush_block(struct tw_segw *w, struct tw_err *err)
 	const void *stored;
 	size_t sn;
 	int codec;
-	enum tw_rc rc = pack(w, w->opts.codec, w->opts.level, w->blk.p, w->blk.n, &stored, &sn,
-			     &codec, err);
-	if (rc)
-		return rc;
+	enum tw_rc rc;
+	/* main frame: the column directory, then the columns */
+	tw_buf_reset(&w->blk);
+	for (int c = 0; c < NCOL; c++)
+		if ((rc = put_varint(&w->blk, w->col[c].n, err)))
+			return rc;
+	for (int c = 0; c < NCOL; c++)
+		if ((rc = tw_buf_append(&w->blk, w->col[col_order[c]].p, w->col[col_order[c]].n, err)))
+			return rc;
 	if (w->nblocks == w->cap_blocks) {
 		size_t nc = w->cap_blocks ? 2 * w->cap_blocks : 16;
 		struct wblk *nb = realloc(w->blocks, nc * sizeof(*nb));
@@ -509,6 +596,8 @@ static enum tw_rc flush_block(struct tw_segw *w, struct tw_err *err)
 		w->cap_blocks = nc;
 	}
 	struct wblk *b = &w->blocks[w->nblocks];
+	if ((rc = pack(w, w->opts.codec, w->opts.level, w->blk.p, w->blk.n, &stored, &sn, &codec, err)))
+		return rc;
 	b->first = (uint32_t)(w->records - w->blk_count);
 	b->count = w->blk_count;
 	b->tmin = w->blk_tmin;
@@ -520,9 +609,93 @@ static enum tw_rc flush_block(struct tw_segw *w, struct tw_err *err)
 	b->crc = tw_wal_crc32c(0, stored, sn);
 	if ((rc = write_all(w, stored, sn, err)))
 		return rc;
+	/* id frame */
+	if ((rc = pack(w, w->opts.codec, w->opts.level, w->idcol.p, w->idcol.n, &stored, &sn, &codec,
+		       err)))
+		return rc;
+	b->id_clen = (uint32_t)sn;
+	b->id_ulen = (uint32_t)w->idcol.n;
+	b->id_codec = (uint32_t)codec;
+	b->id_crc = tw_wal_crc32c(0, stored, sn);
+	if ((rc = write_all(w, stored, sn, err)))
+		return rc;
 	w->nblocks++;
 	w->blk_count = 0;
-	tw_buf_reset(&w->blk);
+	for (int c = 0; c < NCOL; c++)
+		tw_buf_reset(&w->col[c]);
+	tw_buf_reset(&w->idcol);
+	memset(w->prev_len, 0, sizeof(w->prev_len));
+	w->prev_time = 0;
+	w->blk_bytes = 0;
+	return TW_OK;
+}
+
+/* Appends ev to the current block's columns. On failure the caller restores the columns. */
+static enum tw_rc add_columns(struct tw_segw *w, const struct tw_event *ev, struct tw_err *err)
+{
+	enum tw_rc rc;
+	unsigned ro = (unsigned)(ev->read_only < 0 ? 0 : ev->read_only + 1);
+	uint8_t head = (uint8_t)((unsigned)ev->kind | ro << 4);
+	uint64_t d = (uint64_t)ev->time_ms - (uint64_t)w->prev_time;
+	int64_t sd;
+	memcpy(&sd, &d, sizeof(sd));
+	if ((rc = tw_buf_append(&w->col[COL_HEAD], &head, 1, err)) ||
+	    (rc = put_varint(&w->col[COL_TIME], zigzag(sd), err)))
+		return rc;
+	for (int i = 0; i < NSF; i++) {
+		struct tw_str v = ev->f[col_field[i]];
+		struct tw_buf *b = &w->col[COL_F0 + i];
+		if (!v.n) {
+			rc = put_varint(b, FC_ABSENT, err);
+			w->prev_len[i] = 0;
+		} else if (w->prev_len[i] == v.n && memcmp(b->p + w->prev_off[i], v.p, v.n) == 0) {
+			rc = put_varint(b, FC_SAME, err);
+		} else if (!(rc = put_varint(b, (uint64_t)v.n + 1, err))) {
+			w->prev_off[i] = b->n;
+			w->prev_len[i] = v.n;
+			rc = tw_buf_append(b, v.p, v.n, err);
+		}
+		if (rc)
+			return rc;
+	}
+	struct tw_buf *b = &w->col[COL_RES];
+	if ((rc = put_varint(b, ev->nresources, err)))
+		return rc;
+	for (uint32_t i = 0; i < ev->nresources; i++)
+		if ((rc = put_varint(b, ev->resources[i].n, err)) ||
+		    (rc = tw_buf_append(b, ev->resources[i].p, ev->resources[i].n, err)))
+			return rc;
+	/* raw without its first copy of the event id (the id frame has it): position + 1, or 0 */
+	struct tw_str id = ev->f[TW_F_EVENT_ID], raw = ev->raw;
+	const char *at = id.n && raw.n ? memmem(raw.p, raw.n, id.p, id.n) : NULL;
+	size_t pos = at ? (size_t)(at - raw.p) : 0;
+	if ((rc = put_varint(&w->col[COL_RAW], at ? pos + 1 : 0, err)) ||
+	    (rc = put_varint(&w->col[COL_RAW], at ? raw.n - id.n : raw.n, err)) ||
+	    (rc = tw_buf_append(&w->col[COL_RAW], raw.p, at ? pos : raw.n, err)) ||
+	    (at && (rc = tw_buf_append(&w->col[COL_RAW], at + id.n, raw.n - pos - id.n, err))) ||
+	    (rc = put_varint(&w->idcol, ev->f[TW_F_EVENT_ID].n, err)) ||
+	    (rc = tw_buf_append(&w->idcol, ev->f[TW_F_EVENT_ID].p, ev->f[TW_F_EVENT_ID].n, err)))
+		return rc;
+	w->prev_time = ev->time_ms;
+	return TW_OK;
+}
+
+/* What tw_evcodec_encode refuses: the same rules hold for a segment's records. */
+static enum tw_rc check_event(const struct tw_segw *w, const struct tw_event *ev, struct tw_err *err)
+{
+	if ((int)ev->kind < 1 || (int)ev->kind > TW_KIND_MAX || ev->read_only < -1 || ev->read_only > 1)
+		return tw_err_set(err, TW_EINVAL, "%s: record has kind %d read_only %d", w->path,
+				  (int)ev->kind, ev->read_only);
+	for (int i = 0; i < TW_F__COUNT; i++)
+		if (ev->f[i].n && !ev->f[i].p)
+			return tw_err_set(err, TW_EINVAL, "%s: field %s has a length and no bytes", w->path,
+					  tw_field_name((enum tw_field)i));
+	if ((ev->nresources && !ev->resources) || (ev->raw.n && !ev->raw.p))
+		return tw_err_set(err, TW_EINVAL, "%s: record has a length and no bytes", w->path);
+	for (uint32_t i = 0; i < ev->nresources; i++)
+		if (ev->resources[i].n && !ev->resources[i].p)
+			return tw_err_set(err, TW_EINVAL, "%s: resource %u has a length and no bytes",
+					  w->path, i);
 	return TW_OK;
 }
 
@@ -631,8 +804,33 @@ enum tw_rc tw_segw_add(struct tw_segw *w, const struct tw_event *ev, struct tw_e
 				  (unsigned long long)w->records);
 	if (w->records >= UINT32_MAX - 1)
 		return tw_err_set(err, TW_ELIMIT, "%s: too many records for one segment", w->path);
-	if ((rc = tw_evcodec_encode(&w->blk, ev, err)))
-		return rc; /* nothing kept: the writer stays usable */
+	if ((rc = check_event(w, ev, err)))
+		return rc;
+	{
+		size_t mark[NCOL], idmark = w->idcol.n, poff[18], plen[18];
+		int64_t ptime = w->prev_time;
+		for (int c = 0; c < NCOL; c++)
+			mark[c] = w->col[c].n;
+		memcpy(poff, w->prev_off, sizeof(poff));
+		memcpy(plen, w->prev_len, sizeof(plen));
+		rc = add_columns(w, ev, err);
+		size_t added = w->idcol.n - idmark;
+		for (int c = 0; c < NCOL; c++)
+			added += w->col[c].n - mark[c];
+		if (!rc && w->blk_bytes + added > TW_SEG_MAX_BLOCK - 16 * NCOL)
+			rc = tw_err_set(err, TW_ELIMIT, "%s: record %llu is too large for a block",
+					w->path, (unsigned long long)w->records);
+		if (rc) { /* nothing kept: the writer stays usable */
+			for (int c = 0; c < NCOL; c++)
+				w->col[c].n = mark[c];
+			w->idcol.n = idmark;
+			memcpy(w->prev_off, poff, sizeof(poff));
+			memcpy(w->prev_len, plen, sizeof(plen));
+			w->prev_time = ptime;
+			return rc;
+		}
+		w->blk_bytes += added;
+	}
 	if ((rc = keep_key(w, ev, err)))
 		goto fail;
 	uint32_t rec = (uint32_t)w->records;
@@ -658,7 +856,8 @@ enum tw_rc tw_segw_add(struct tw_segw *w, const struct tw_event *ev, struct tw_e
 			w->ids = ni;
 			w->cap_ids = nc;
 		}
-		w->ids[w->nids++] = (struct identry){ tw_seg_id_hash(ev->f[TW_F_EVENT_ID]), rec };
+		w->ids[w->nids++] = (struct identry){ tw_seg_id_hash(ev->f[TW_F_EVENT_ID]),
+						      (uint32_t)w->nblocks };
 	}
 	if (!w->blk_count || ev->time_ms < w->blk_tmin)
 		w->blk_tmin = ev->time_ms;
@@ -671,7 +870,7 @@ enum tw_rc tw_segw_add(struct tw_segw *w, const struct tw_event *ev, struct tw_e
 	w->raw_bytes += ev->raw.n;
 	w->records++;
 	w->blk_count++;
-	if (w->blk.n >= w->opts.block_bytes && (rc = flush_block(w, err)))
+	if (w->blk_bytes >= w->opts.block_bytes && (rc = flush_block(w, err)))
 		goto fail;
 	return TW_OK;
 fail:
@@ -698,7 +897,7 @@ static int id_cmp(const void *a, const void *b)
 	const struct identry *x = a, *y = b;
 	if (x->hash != y->hash)
 		return x->hash < y->hash ? -1 : 1;
-	return x->rec < y->rec ? -1 : x->rec > y->rec;
+	return x->block < y->block ? -1 : x->block > y->block;
 }
 
 /* A section as it goes into the section table. */
@@ -774,7 +973,11 @@ static enum tw_rc finish(struct tw_segw *w, struct tw_seg_info *info, struct tw_
 		put32(e + 36, b->ulen);
 		put32(e + 40, b->codec);
 		put32(e + 44, b->crc);
-		bytes_blocks += b->clen;
+		put32(e + 48, b->id_clen);
+		put32(e + 52, b->id_ulen);
+		put32(e + 56, b->id_codec);
+		put32(e + 60, b->id_crc);
+		bytes_blocks += (uint64_t)b->clen + b->id_clen;
 	}
 	sec.n = 8 + w->nblocks * TW_SEG_BLOCK_ENTRY;
 	if ((rc = write_section(w, &secs[nsec++], SEC_BLOCKS, 0, sec.p, sec.n, err)))
@@ -826,22 +1029,44 @@ static enum tw_rc finish(struct tw_segw *w, struct tw_seg_info *info, struct tw_
 			goto out;
 		bytes_post += sec.n;
 	}
-	/* id index */
-	if (w->nids)
-		qsort(w->ids, w->nids, sizeof(*w->ids), id_cmp);
-	tw_buf_reset(&sec);
-	if ((rc = tw_buf_reserve(&sec, 8 + w->nids * TW_SEG_IDX_ENTRY, err)))
-		goto out;
-	put64((uint8_t *)sec.p, w->nids);
-	for (size_t i = 0; i < w->nids; i++) {
-		uint8_t *e = (uint8_t *)sec.p + 8 + i * TW_SEG_IDX_ENTRY;
-		put64(e, w->ids[i].hash);
-		put32(e + 8, w->ids[i].rec);
+	/* id index: 2^k buckets of 16-bit fingerprints, each with its block */
+	{
+		unsigned kb = 0, bw = 1;
+		while (kb < TW_SEG_IDS_MAX_BITS && ((uint64_t)4 << (kb + 1)) <= w->nids)
+			kb++;
+		while (bw < 4 && w->nblocks > ((uint64_t)1 << (8 * bw)))
+			bw++;
+		for (size_t i = 0; i < w->nids; i++)
+			w->ids[i].hash >>= 48 - kb; /* bucket (k bits) then fingerprint (16 bits) */
+		if (w->nids)
+			qsort(w->ids, w->nids, sizeof(*w->ids), id_cmp);
+		size_t nb = (size_t)1 << kb, len = TW_SEG_IDS_HEADER + 4 * (nb + 1) + w->nids * (2 + bw);
+		tw_buf_reset(&sec);
+		if ((rc = tw_buf_reserve(&sec, len, err)))
+			goto out;
+		uint8_t *p = (uint8_t *)sec.p;
+		memset(p, 0, TW_SEG_IDS_HEADER);
+		put64(p, w->nids);
+		p[8] = (uint8_t)kb;
+		p[9] = (uint8_t)bw;
+		uint8_t *tab = p + TW_SEG_IDS_HEADER, *fps = tab + 4 * (nb + 1), *blks = fps + 2 * w->nids;
+		size_t j = 0;
+		for (size_t bk = 0; bk <= nb; bk++) {
+			while (j < w->nids && (w->ids[j].hash >> 16) < bk)
+				j++;
+			put32(tab + 4 * bk, (uint32_t)j);
+		}
+		for (size_t i = 0; i < w->nids; i++) {
+			fps[2 * i] = (uint8_t)w->ids[i].hash;
+			fps[2 * i + 1] = (uint8_t)(w->ids[i].hash >> 8);
+			for (unsigned x = 0; x < bw; x++)
+				blks[bw * i + x] = (uint8_t)(w->ids[i].block >> (8 * x));
+		}
+		sec.n = len;
+		if ((rc = write_section(w, &secs[nsec++], SEC_IDS, 0, sec.p, sec.n, err)))
+			goto out;
+		bytes_post += sec.n;
 	}
-	sec.n = 8 + w->nids * TW_SEG_IDX_ENTRY;
-	if ((rc = write_section(w, &secs[nsec++], SEC_IDS, 0, sec.p, sec.n, err)))
-		goto out;
-	bytes_post += sec.n;
 	/* section table + footer */
 	tw_buf_reset(&sec);
 	if ((rc = tw_buf_reserve(&sec, 8 + nsec * TW_SEG_SECTION_ENTRY, err)))
@@ -925,6 +1150,9 @@ void tw_segw_abort(struct tw_segw *w)
 	free(w->path);
 	ZSTD_freeCCtx(w->cctx);
 	tw_buf_free(&w->blk);
+	for (int c = 0; c < NCOL; c++)
+		tw_buf_free(&w->col[c]);
+	tw_buf_free(&w->idcol);
 	tw_buf_free(&w->cbuf);
 	tw_buf_free(&w->prevkey);
 	tw_buf_free(&w->vals);
@@ -984,10 +1212,11 @@ struct rsec {
 
 /* One block-table entry, parsed and checked. */
 struct rblk {
-	uint32_t first, count;
-	int64_t tmin, tmax;
-	uint64_t off;
-	uint32_t clen, ulen, codec, crc;
+	uint32_t first, count;     /* record range */
+	int64_t tmin, tmax;        /* time range */
+	uint64_t off;              /* main frame offset; the id frame starts at off + clen */
+	uint32_t clen, ulen, codec, crc;         /* main frame */
+	uint32_t id_clen, id_ulen, id_codec, id_crc; /* id frame */
 };
 
 struct tw_seg {
@@ -998,7 +1227,11 @@ struct tw_seg {
 	struct rblk *blocks;            /* info.blocks entries */
 	struct rsec post[TW_IX__COUNT]; /* postings sections by field */
 	struct rsec ids;                /* id index */
+	unsigned ids_bits, ids_bw;      /* id index: bucket bits, bytes per block number */
 	pthread_mutex_t mu;             /* guards first use of sections */
+	pthread_mutex_t idmu;           /* guards the id frame cache below */
+	uint32_t id_block;              /* block whose id frame is in id_buf, or UINT32_MAX */
+	struct tw_buf id_buf;           /* that frame, decompressed */
 };
 
 const struct tw_seg_info *tw_seg_get_info(const struct tw_seg *s)
@@ -1022,6 +1255,8 @@ void tw_seg_close(struct tw_seg *s)
 	}
 	free(s->blocks);
 	free(s->path);
+	tw_buf_free(&s->id_buf);
+	pthread_mutex_destroy(&s->idmu);
 	pthread_mutex_destroy(&s->mu);
 	free(s);
 }
@@ -1057,17 +1292,24 @@ static enum tw_rc load_blocks(struct tw_seg *s, uint64_t off, uint64_t len, uint
 		b->ulen = get32(e + 36);
 		b->codec = get32(e + 40);
 		b->crc = get32(e + 44);
+		b->id_clen = get32(e + 48);
+		b->id_ulen = get32(e + 52);
+		b->id_codec = get32(e + 56);
+		b->id_crc = get32(e + 60);
 		char why[120];
 		why[0] = 0;
 		if (b->first != next || b->count == 0)
 			snprintf(why, sizeof(why), "record range does not follow the previous block");
-		else if (b->off < pos || b->off > data_end || b->clen > data_end - b->off)
-			snprintf(why, sizeof(why), "offset %llu length %u outside the block area",
-				 (unsigned long long)b->off, b->clen);
-		else if (b->codec > TW_SEG_ZSTD)
-			snprintf(why, sizeof(why), "unknown codec %u", b->codec);
+		else if (b->off < pos || b->off > data_end ||
+			 (uint64_t)b->clen + b->id_clen > data_end - b->off)
+			snprintf(why, sizeof(why), "offset %llu length %u+%u outside the block area",
+				 (unsigned long long)b->off, b->clen, b->id_clen);
+		else if (b->codec > TW_SEG_ZSTD || b->id_codec > TW_SEG_ZSTD)
+			snprintf(why, sizeof(why), "unknown codec %u/%u", b->codec, b->id_codec);
 		else if (b->ulen > TW_SEG_MAX_BLOCK || !ulen_ok(b->clen, b->ulen) ||
-			 (uint64_t)b->count * TW_EVCODEC_MIN_EVENT > b->ulen)
+			 (uint64_t)b->count * TW_SEG_MIN_RECORD > b->ulen ||
+			 b->id_ulen > TW_SEG_MAX_BLOCK || !ulen_ok(b->id_clen, b->id_ulen) ||
+			 b->count > b->id_ulen)
 			snprintf(why, sizeof(why), "impossible sizes (%u records, %u -> %u bytes)",
 				 b->count, b->clen, b->ulen);
 		else if (b->tmin > b->tmax || b->tmin < s->info.tmin || b->tmax > s->info.tmax)
@@ -1076,7 +1318,7 @@ static enum tw_rc load_blocks(struct tw_seg *s, uint64_t off, uint64_t len, uint
 			return tw_err_set(err, TW_ECORRUPT, "%s: section block table: block %u: %s",
 					  s->path, i, why);
 		next += b->count;
-		pos = b->off + b->clen;
+		pos = b->off + b->clen + b->id_clen;
 	}
 	if (next != s->info.records)
 		return corrupt(s, err, "section block table: block counts do not add up to the records");
@@ -1092,6 +1334,9 @@ enum tw_rc tw_seg_open(const char *path, struct tw_seg **out, struct tw_err *err
 		return tw_err_set(err, TW_ENOMEM, "%s: out of memory", path);
 	}
 	pthread_mutex_init(&s->mu, NULL);
+	pthread_mutex_init(&s->idmu, NULL);
+	s->id_block = UINT32_MAX;
+	tw_buf_init(&s->id_buf, TW_SEG_MAX_BLOCK);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		rc = tw_err_set(err, errno == ENOENT ? TW_ENOENT : TW_EIO, "%s: open: %s", path,
@@ -1211,7 +1456,7 @@ dup:
 	if ((rc = load_blocks(s, bt_off, bt_len, bt_crc, first_sec, err)))
 		goto fail;
 	for (uint32_t i = 0; i < s->info.blocks; i++)
-		s->info.bytes_blocks += s->blocks[i].clen;
+		s->info.bytes_blocks += (uint64_t)s->blocks[i].clen + s->blocks[i].id_clen;
 	for (int f = 0; f < TW_IX__COUNT; f++)
 		s->info.bytes_postings += s->post[f].len;
 	s->info.bytes_postings += s->ids.len;
@@ -1340,6 +1585,24 @@ static enum tw_rc load_postings(struct tw_seg *s, int f, struct tw_err *err)
 	return TW_OK;
 }
 
+/* Where the parts of the id index are (valid once load_ids succeeded). */
+static const uint8_t *ids_tab(const struct tw_seg *s)
+{
+	return s->map + s->ids.off + TW_SEG_IDS_HEADER;
+}
+static const uint8_t *ids_fps(const struct tw_seg *s)
+{
+	return ids_tab(s) + 4 * (((size_t)1 << s->ids_bits) + 1);
+}
+static uint32_t ids_block(const struct tw_seg *s, size_t i)
+{
+	const uint8_t *p = ids_fps(s) + 2 * s->ids.nvals + s->ids_bw * i;
+	uint32_t v = 0;
+	for (unsigned x = 0; x < s->ids_bw; x++)
+		v |= (uint32_t)p[x] << (8 * x);
+	return v;
+}
+
 static enum tw_rc load_ids(struct tw_seg *s, struct tw_err *err)
 {
 	struct rsec *r = &s->ids;
@@ -1351,27 +1614,43 @@ static enum tw_rc load_ids(struct tw_seg *s, struct tw_err *err)
 			snprintf(r->why, sizeof(r->why), "missing");
 		} else {
 			uint32_t c = tw_wal_crc32c(0, p, r->len);
-			uint64_t n = r->len >= 8 ? get64(p) : 0;
+			uint64_t n = r->len >= TW_SEG_IDS_HEADER ? get64(p) : 0;
+			unsigned k = r->len >= TW_SEG_IDS_HEADER ? p[8] : 0, bw = r->len >= TW_SEG_IDS_HEADER ? p[9] : 0;
 			if (c != r->crc)
 				snprintf(r->why, sizeof(r->why), "crc %08x != %08x", c, r->crc);
-			else if (r->len < 8 || n > (r->len - 8) / TW_SEG_IDX_ENTRY ||
-				 r->len != 8 + n * TW_SEG_IDX_ENTRY || n > s->info.records)
+			else if (r->len < TW_SEG_IDS_HEADER || k > TW_SEG_IDS_MAX_BITS || bw < 1 || bw > 4 ||
+				 get16z(p + 10) || get32(p + 12) || n > s->info.records ||
+				 r->len != TW_SEG_IDS_HEADER + 4 * (((uint64_t)1 << k) + 1) + n * (2 + bw))
 				snprintf(r->why, sizeof(r->why), "bad size");
 			else {
-				uint64_t i;
-				for (i = 0; i < n; i++) {
-					const uint8_t *e = p + 8 + i * TW_SEG_IDX_ENTRY;
-					if (get32(e + 8) >= s->info.records)
+				s->ids_bits = k;
+				s->ids_bw = bw;
+				r->nvals = n;
+				const uint8_t *tab = ids_tab(s), *fps = ids_fps(s);
+				size_t nb = (size_t)1 << k, bad = SIZE_MAX;
+				if (get32(tab) != 0 || get32(tab + 4 * nb) != n)
+					bad = 0;
+				for (size_t bk = 0; bk < nb && bad == SIZE_MAX; bk++) {
+					uint32_t lo = get32(tab + 4 * bk), hi = get32(tab + 4 * bk + 4);
+					if (hi < lo || hi > n) {
+						bad = lo;
 						break;
-					if (i && (get64(e) < get64(e - 12) ||
-						  (get64(e) == get64(e - 12) && get32(e + 8) <= get32(e - 4))))
-						break;
+					}
+					for (uint32_t i = lo; i < hi; i++) {
+						uint32_t fp = (uint32_t)fps[2 * i] | (uint32_t)fps[2 * i + 1] << 8;
+						uint32_t pfp = i > lo ? (uint32_t)fps[2 * i - 2] | (uint32_t)fps[2 * i - 1] << 8 : 0;
+						uint32_t blk = ids_block(s, i);
+						if (blk >= s->info.blocks ||
+						    (i > lo && (fp < pfp || (fp == pfp && blk < ids_block(s, i - 1))))) {
+							bad = i;
+							break;
+						}
+					}
 				}
-				if (i != n)
-					snprintf(r->why, sizeof(r->why), "entry %llu out of order or range",
-						 (unsigned long long)i);
+				if (bad != SIZE_MAX)
+					snprintf(r->why, sizeof(r->why), "entry %zu out of order or range", bad);
 				else
-					r->nvals = n, r->state = 1;
+					r->state = 1;
 			}
 		}
 	}
@@ -1522,7 +1801,7 @@ enum tw_rc tw_seg_values(struct tw_seg *s, enum tw_ix f,
 void tw_seg_blockbuf_init(struct tw_seg_blockbuf *bb)
 {
 	memset(bb, 0, sizeof(*bb));
-	tw_buf_init(&bb->data, TW_SEG_MAX_BLOCK + 16);
+	tw_buf_init(&bb->data, 4 * (size_t)TW_SEG_MAX_BLOCK + 16);
 }
 
 void tw_seg_blockbuf_free(struct tw_seg_blockbuf *bb)
@@ -1532,74 +1811,179 @@ void tw_seg_blockbuf_free(struct tw_seg_blockbuf *bb)
 	memset(bb, 0, sizeof(*bb));
 }
 
-/* Length of the encoded event at p (structure only; tw_evcodec_decode checks the rest); 0 when
- * it runs past end. */
-static size_t skip_event(const uint8_t *p, const uint8_t *end)
+/* Checks the CRC of block bi's frame (main or id) and decompresses it to out (ulen bytes). */
+static enum tw_rc unpack_frame(const struct tw_seg *s, uint32_t bi, int id, uint8_t *out,
+			       struct tw_err *err)
 {
-	const uint8_t *q = p + 2;
-	uint64_t v, pres, n;
-	if (end - p < 2 || !get_varint(&q, end, &v) || !get_varint(&q, end, &pres))
-		return 0;
-	for (int i = 0; i < 64; i++)
-		if (pres >> i & 1) {
-			if (!get_varint(&q, end, &n) || n > (uint64_t)(end - q))
-				return 0;
-			q += n;
-		}
-	if (!get_varint(&q, end, &n) || n > (uint64_t)(end - q))
-		return 0;
-	for (uint64_t k = n; k; k--) {
-		uint64_t l;
-		if (!get_varint(&q, end, &l) || l > (uint64_t)(end - q))
-			return 0;
-		q += l;
-	}
-	if (!get_varint(&q, end, &n) || n > (uint64_t)(end - q))
-		return 0;
-	q += n;
-	return (size_t)(q - p);
+	const struct rblk *b = &s->blocks[bi];
+	const uint8_t *p = s->map + b->off + (id ? b->clen : 0);
+	uint32_t clen = id ? b->id_clen : b->clen, ulen = id ? b->id_ulen : b->ulen;
+	uint32_t want = id ? b->id_crc : b->crc, c = tw_wal_crc32c(0, p, clen);
+	const char *what = id ? " id frame" : "";
+	if (c != want)
+		return tw_err_set(err, TW_ECORRUPT, "%s: block %u%s: crc %08x != %08x", s->path, bi, what,
+				  c, want);
+	if (!unpack((int)(id ? b->id_codec : b->codec), p, clen, out, ulen))
+		return tw_err_set(err, TW_ECORRUPT, "%s: block %u%s: does not decompress to %u bytes",
+				  s->path, bi, what, ulen);
+	return TW_OK;
 }
 
-/* Makes bb hold block b of s (decompressed, record offsets found). */
+/* Parses the column bytes of block bi (at d, main frame then id frame) into bb->offs;
+ * returns NULL or what is wrong. Checks everything tw_seg_get relies on. */
+static const char *parse_block(const struct rblk *b, uint8_t *d, uint32_t *offs, size_t *dn)
+{
+	const uint8_t *p = d, *end = d + b->ulen;
+	const uint8_t *cs[NCOL], *ce[NCOL];
+	uint64_t clen[NCOL], v;
+	uint32_t n = b->count;
+	for (int c = 0; c < NCOL; c++)
+		if (!get_varint(&p, end, &clen[c]) || clen[c] > (uint64_t)(end - p))
+			return "bad column directory";
+	for (int c = 0; c < NCOL; c++) {
+		int k = col_order[c];
+		if (clen[k] > (uint64_t)(end - p))
+			return "columns run past the end";
+		cs[k] = p;
+		ce[k] = p += clen[k];
+	}
+	if (p != end)
+		return "bytes after the columns";
+	if (clen[COL_HEAD] != n)
+		return "kind column has the wrong length";
+	p = cs[COL_TIME];
+	uint64_t t = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		uint8_t h = cs[COL_HEAD][i];
+		if ((h & 15) < 1 || (h & 15) > TW_KIND_MAX || (h & 0xc0) || (h & 0x30) == 0x30)
+			return "bad kind or readOnly";
+		if (!get_varint(&p, ce[COL_TIME], &v))
+			return "time column truncated";
+		t += (uint64_t)unzigzag(v);
+		uint32_t *o = offs + (size_t)i * REC_SLOTS;
+		o[S_HEAD] = h;
+		o[S_TLO] = (uint32_t)t;
+		o[S_THI] = (uint32_t)(t >> 32);
+	}
+	if (p != ce[COL_TIME])
+		return "time column has trailing bytes";
+	for (int f = 0; f < NSF; f++) {
+		int slot = S_F + 2 * (int)col_field[f];
+		const uint8_t *q = cs[COL_F0 + f], *qe = ce[COL_F0 + f];
+		uint32_t poff = 0, plen = 0;
+		for (uint32_t i = 0; i < n; i++) {
+			uint32_t *o = offs + (size_t)i * REC_SLOTS;
+			if (!get_varint(&q, qe, &v))
+				return "field column truncated";
+			if (v == FC_SAME) {
+				if (!plen)
+					return "field column repeats a missing value";
+			} else if (v == FC_ABSENT) {
+				poff = plen = 0;
+			} else {
+				if (v - 1 > (uint64_t)(qe - q))
+					return "field value runs past its column";
+				poff = (uint32_t)(q - d);
+				plen = (uint32_t)(v - 1);
+				q += plen;
+			}
+			o[slot] = poff;
+			o[slot + 1] = plen;
+		}
+		if (q != qe)
+			return "field column has trailing bytes";
+	}
+	const uint8_t *q = cs[COL_RES], *qe = ce[COL_RES];
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t *o = offs + (size_t)i * REC_SLOTS;
+		if (!get_varint(&q, qe, &v) || v > (uint64_t)(qe - q))
+			return "resource column truncated";
+		o[S_RES + 1] = (uint32_t)v;
+		o[S_RES] = (uint32_t)(q - d);
+		for (uint64_t k = v; k; k--) {
+			uint64_t l;
+			if (!get_varint(&q, qe, &l) || l > (uint64_t)(qe - q))
+				return "resource runs past its column";
+			q += l;
+		}
+	}
+	if (q != qe)
+		return "resource column has trailing bytes";
+	q = end;
+	qe = end + b->id_ulen;
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t *o = offs + (size_t)i * REC_SLOTS;
+		if (!get_varint(&q, qe, &v) || v > (uint64_t)(qe - q))
+			return "id frame truncated";
+		o[S_F + 2 * TW_F_EVENT_ID] = v ? (uint32_t)(q - d) : 0;
+		o[S_F + 2 * TW_F_EVENT_ID + 1] = (uint32_t)v;
+		q += v;
+	}
+	if (q != qe)
+		return "id frame has trailing bytes";
+	/* raw: rebuilt after the id frame, with the event id put back where it was taken out */
+	q = cs[COL_RAW];
+	qe = ce[COL_RAW];
+	uint8_t *out = d + b->ulen + b->id_ulen;
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t *o = offs + (size_t)i * REC_SLOTS;
+		uint64_t at, len;
+		uint32_t idn = o[S_F + 2 * TW_F_EVENT_ID + 1];
+		if (!get_varint(&q, qe, &at) || !get_varint(&q, qe, &len) || len > (uint64_t)(qe - q))
+			return "raw column truncated";
+		if (at && (!idn || at - 1 > len))
+			return "raw column puts back an id that is not there";
+		uint64_t full = len + (at ? idn : 0);
+		if (full > UINT32_MAX || (uint64_t)(out - d) + full > UINT32_MAX)
+			return "raw record too long";
+		o[S_RAW] = full ? (uint32_t)(out - d) : 0;
+		o[S_RAW + 1] = (uint32_t)full;
+		if (at) {
+			size_t pos = (size_t)(at - 1);
+			memcpy(out, q, pos);
+			memcpy(out + pos, d + o[S_F + 2 * TW_F_EVENT_ID], idn);
+			memcpy(out + pos + idn, q + pos, (size_t)len - pos);
+		} else if (len) {
+			memcpy(out, q, (size_t)len);
+		}
+		out += full;
+		q += len;
+	}
+	if (q != qe)
+		return "raw column has trailing bytes";
+	*dn = (size_t)(out - d);
+	return NULL;
+}
+
+/* Makes bb hold block bi of s (both frames decompressed, records parsed into offs). */
 static enum tw_rc load_block(struct tw_seg *s, uint32_t bi, struct tw_seg_blockbuf *bb,
 			     struct tw_err *err)
 {
 	if (bb->seg == s && bb->block == bi)
 		return TW_OK;
 	const struct rblk *b = &s->blocks[bi];
-	const uint8_t *p = s->map + b->off;
 	enum tw_rc rc;
 	bb->seg = NULL;
-	uint32_t c = tw_wal_crc32c(0, p, b->clen);
-	if (c != b->crc)
-		return tw_err_set(err, TW_ECORRUPT, "%s: block %u: crc %08x != %08x", s->path, bi, c,
-				  b->crc);
 	tw_buf_reset(&bb->data);
-	if ((rc = tw_buf_reserve(&bb->data, (size_t)b->ulen + 1, err)))
+	/* main frame, id frame, then the rebuilt raw records (raw column + one id each at most) */
+	if ((rc = tw_buf_reserve(&bb->data, 2 * ((size_t)b->ulen + b->id_ulen) + 1, err)))
 		return rc;
-	if (!unpack((int)b->codec, p, b->clen, (uint8_t *)bb->data.p, b->ulen))
-		return tw_err_set(err, TW_ECORRUPT, "%s: block %u: does not decompress to %u bytes",
-				  s->path, bi, b->ulen);
-	bb->data.n = b->ulen;
-	if (bb->offs_cap < b->count) {
-		uint32_t *no = realloc(bb->offs, (size_t)b->count * sizeof(*no));
+	uint8_t *d = (uint8_t *)bb->data.p;
+	if ((rc = unpack_frame(s, bi, 0, d, err)) || (rc = unpack_frame(s, bi, 1, d + b->ulen, err)))
+		return rc;
+	size_t need = (size_t)b->count * REC_SLOTS;
+	if (bb->offs_cap < need) {
+		uint32_t *no = realloc(bb->offs, need * sizeof(*no));
 		if (!no)
 			return tw_err_set(err, TW_ENOMEM, "%s: out of memory", s->path);
 		bb->offs = no;
-		bb->offs_cap = b->count;
+		bb->offs_cap = need;
 	}
-	const uint8_t *q = (const uint8_t *)bb->data.p, *end = q + b->ulen;
-	for (uint32_t i = 0; i < b->count; i++) {
-		size_t used = skip_event(q, end);
-		if (!used)
-			return tw_err_set(err, TW_ECORRUPT, "%s: block %u: record %u is truncated", s->path,
-					  bi, b->first + i);
-		bb->offs[i] = (uint32_t)(q - (const uint8_t *)bb->data.p);
-		q += used;
-	}
-	if (q != end)
-		return tw_err_set(err, TW_ECORRUPT, "%s: block %u: bytes after its %u records", s->path,
-				  bi, b->count);
+	size_t dn = 0;
+	const char *why = parse_block(b, d, bb->offs, &dn);
+	if (why)
+		return tw_err_set(err, TW_ECORRUPT, "%s: block %u: %s", s->path, bi, why);
+	bb->data.n = dn;
 	bb->noffs = b->count;
 	bb->seg = s;
 	bb->block = bi;
@@ -1616,61 +2000,114 @@ enum tw_rc tw_seg_get(struct tw_seg *s, uint32_t rec, struct tw_seg_blockbuf *bb
 	enum tw_rc rc = load_block(s, bi, bb, err);
 	if (rc)
 		return rc;
-	uint32_t k = rec - s->blocks[bi].first;
-	size_t o = bb->offs[k], e = k + 1 < bb->noffs ? bb->offs[k + 1] : bb->data.n;
-	size_t used;
-	struct tw_event tmp;
-	rc = tw_evcodec_decode(bb->data.p + o, e - o, &used, &tmp, a, err);
-	if (rc == TW_OK && used != e - o)
-		rc = tw_err_set(err, TW_ECORRUPT, "record has trailing bytes");
-	if (rc) {
-		if (rc == TW_ECORRUPT || rc == TW_EUNSUP)
-			tw_err_prefix(err, "%s: block %u: record %u", s->path, bi, rec);
-		return rc == TW_EUNSUP ? TW_ECORRUPT : rc;
+	const uint32_t *o = bb->offs + (size_t)(rec - s->blocks[bi].first) * REC_SLOTS;
+	const char *d = bb->data.p;
+	struct tw_event e;
+	memset(&e, 0, sizeof(e));
+	e.kind = (enum tw_kind)(o[S_HEAD] & 15);
+	e.read_only = (int8_t)((int)(o[S_HEAD] >> 4 & 3) - 1);
+	e.time_ms = (int64_t)((uint64_t)o[S_TLO] | (uint64_t)o[S_THI] << 32);
+	for (int f = 0; f < TW_F__COUNT; f++)
+		if (o[S_F + 2 * f + 1])
+			e.f[f] = (struct tw_str){ d + o[S_F + 2 * f], o[S_F + 2 * f + 1] };
+	if (o[S_RAW + 1])
+		e.raw = (struct tw_str){ d + o[S_RAW], o[S_RAW + 1] };
+	if (o[S_RES + 1]) {
+		uint32_t nr = o[S_RES + 1];
+		struct tw_str *r = tw_arena_alloc(a, (size_t)nr * sizeof(*r), err);
+		if (!r)
+			return err ? err->rc : TW_ENOMEM;
+		const uint8_t *q = (const uint8_t *)d + o[S_RES], *qe = (const uint8_t *)d + bb->data.n;
+		for (uint32_t i = 0; i < nr; i++) {
+			uint64_t l = 0;
+			get_varint(&q, qe, &l); /* checked by parse_block */
+			r[i] = (struct tw_str){ l ? (const char *)q : NULL, (size_t)l };
+			q += l;
+		}
+		e.resources = r;
+		e.nresources = nr;
 	}
-	*ev = tmp;
+	*ev = e;
 	return TW_OK;
+}
+
+/* Looks for id in block bi's id frame (cached in s); 1 found (*rec set), 0 not, -1 error. */
+static int id_in_block(struct tw_seg *s, uint32_t bi, struct tw_str id, uint32_t *rec,
+		       struct tw_err *err)
+{
+	const struct rblk *b = &s->blocks[bi];
+	int found = 0;
+	pthread_mutex_lock(&s->idmu);
+	if (s->id_block != bi) {
+		s->id_block = UINT32_MAX;
+		tw_buf_reset(&s->id_buf);
+		if (tw_buf_reserve(&s->id_buf, (size_t)b->id_ulen + 1, err) ||
+		    unpack_frame(s, bi, 1, (uint8_t *)s->id_buf.p, err)) {
+			pthread_mutex_unlock(&s->idmu);
+			return -1;
+		}
+		s->id_buf.n = b->id_ulen;
+		s->id_block = bi;
+	}
+	const uint8_t *q = (const uint8_t *)s->id_buf.p, *qe = q + s->id_buf.n;
+	uint32_t i;
+	for (i = 0; i < b->count; i++) {
+		uint64_t l;
+		if (!get_varint(&q, qe, &l) || l > (uint64_t)(qe - q))
+			break;
+		if (l == id.n && memcmp(q, id.p, id.n) == 0) {
+			if (rec)
+				*rec = b->first + i;
+			found = 1;
+			break;
+		}
+		q += l;
+	}
+	if (!found && (i != b->count || q != qe)) {
+		tw_err_set(err, TW_ECORRUPT, "%s: block %u id frame: malformed", s->path, bi);
+		found = -1;
+	}
+	pthread_mutex_unlock(&s->idmu);
+	return found;
+}
+
+/* Index range [*lo, *hi) of the id-index entries with the bits kept of hash h. */
+static void ids_range(const struct tw_seg *s, uint64_t h, size_t *lo, size_t *hi)
+{
+	uint64_t key = h >> (48 - s->ids_bits);
+	size_t bk = (size_t)(key >> 16);
+	uint32_t fp = (uint32_t)(key & 0xffff);
+	const uint8_t *tab = ids_tab(s), *fps = ids_fps(s);
+	size_t a = get32(tab + 4 * bk), z = get32(tab + 4 * bk + 4);
+	while (a < z && get16z(fps + 2 * a) < fp)
+		a++;
+	size_t e = a;
+	while (e < z && get16z(fps + 2 * e) == fp)
+		e++;
+	*lo = a;
+	*hi = e;
 }
 
 int tw_seg_has_id(struct tw_seg *s, struct tw_str id, uint32_t *rec, struct tw_err *err)
 {
 	if (!id.n || load_ids(s, err))
 		return id.n ? -1 : 0;
-	uint64_t h = tw_seg_id_hash(id);
-	const uint8_t *base = s->map + s->ids.off + 8;
-	size_t lo = 0, hi = s->ids.nvals;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (get64(base + mid * TW_SEG_IDX_ENTRY) < h)
-			lo = mid + 1;
-		else
-			hi = mid;
+	size_t lo, hi;
+	ids_range(s, tw_seg_id_hash(id), &lo, &hi);
+	int res = 0;
+	uint32_t last = UINT32_MAX;
+	for (size_t i = lo; i < hi; i++) {
+		uint32_t bi = ids_block(s, i);
+		if (bi == last)
+			continue;
+		last = bi;
+		int r = id_in_block(s, bi, id, rec, err);
+		if (r == 1)
+			return 1;
+		if (r < 0)
+			res = -1; /* a damaged candidate block: the id may be there */
 	}
-	if (lo == s->ids.nvals || get64(base + lo * TW_SEG_IDX_ENTRY) != h)
-		return 0;
-	struct tw_seg_blockbuf bb;
-	struct tw_arena a;
-	int found = 0;
-	tw_seg_blockbuf_init(&bb);
-	tw_arena_init(&a, 4096, 0);
-	for (; lo < s->ids.nvals && get64(base + lo * TW_SEG_IDX_ENTRY) == h; lo++) {
-		uint32_t r = get32(base + lo * TW_SEG_IDX_ENTRY + 8);
-		struct tw_event ev;
-		tw_arena_reset(&a);
-		if (tw_seg_get(s, r, &bb, &ev, &a, err)) {
-			found = -1;
-			break;
-		}
-		if (str_cmp(ev.f[TW_F_EVENT_ID], id) == 0) {
-			if (rec)
-				*rec = r;
-			found = 1;
-			break;
-		}
-	}
-	tw_arena_free(&a);
-	tw_seg_blockbuf_free(&bb);
-	return found;
+	return res;
 }
 
 /* ---- verify ------------------------------------------------------------------------------- */
@@ -1779,19 +2216,11 @@ enum tw_rc tw_seg_verify(struct tw_seg *s, void (*report)(void *ctx, const char 
 			}
 			if (cur.f[TW_F_EVENT_ID].n && ids_good) {
 				with_id++;
-				uint64_t h = tw_seg_id_hash(cur.f[TW_F_EVENT_ID]);
-				const uint8_t *base = s->map + s->ids.off + 8;
-				size_t lo = 0, hi = s->ids.nvals;
-				while (lo < hi) {
-					size_t mid = lo + (hi - lo) / 2;
-					const uint8_t *m = base + mid * TW_SEG_IDX_ENTRY;
-					if (get64(m) < h || (get64(m) == h && get32(m + 8) < rec))
-						lo = mid + 1;
-					else
-						hi = mid;
-				}
-				if (lo == s->ids.nvals || get64(base + lo * TW_SEG_IDX_ENTRY) != h ||
-				    get32(base + lo * TW_SEG_IDX_ENTRY + 8) != rec)
+				size_t lo, hi, i;
+				ids_range(s, tw_seg_id_hash(cur.f[TW_F_EVENT_ID]), &lo, &hi);
+				for (i = lo; i < hi && ids_block(s, i) != bi; i++)
+					;
+				if (i == hi)
 					vreport(&v, "%s: section id index: record %u's event id is missing",
 						s->path, rec);
 			}

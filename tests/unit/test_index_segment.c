@@ -93,8 +93,16 @@ static void make_events(struct tw_event *ev, size_t n)
 				e->resources[k] = rnd() % 9 == 0 ? (struct tw_str){ NULL, 0 }
 								 : dupf("arn:aws:s3:::bucket%llu", (unsigned long long)(rnd() % 25));
 		}
-		e->raw = dupf("{\"eventName\":\"%.*s\",\"n\":%zu,\"s\":\"caf\\u00e9 \\\"q\\\" \\n\"}",
-			      (int)e->f[TW_F_EVENT_NAME].n, e->f[TW_F_EVENT_NAME].p, i);
+		struct tw_str id = e->f[TW_F_EVENT_ID];
+		if (i % 4 == 0) /* the segment keeps the id once: raw must come back with it in place */
+			e->raw = dupf("{\"eventName\":\"%.*s\",\"n\":%zu,\"s\":\"caf\\u00e9 \\\"q\\\" \\n\"}",
+				      (int)e->f[TW_F_EVENT_NAME].n, e->f[TW_F_EVENT_NAME].p, i);
+		else if (i % 4 == 1)
+			e->raw = dupf("{\"eventID\":\"%.*s\",\"n\":%zu}", (int)id.n, id.p, i);
+		else if (i % 4 == 2)
+			e->raw = dupf("%.*s", (int)id.n, id.p); /* nothing but the id (or empty) */
+		else
+			e->raw = dupf("%.*s|%zu|%.*s", (int)id.n, id.p, i, (int)id.n, id.p);
 	}
 }
 
@@ -443,6 +451,69 @@ static void find_section(const unsigned char *f, size_t size, uint32_t kind, uin
 	cr_assert_fail("section %u/%u not found", kind, field);
 }
 
+/* Every present id is found at its record; an id whose fingerprint nothing shares is answered
+ * from the id index alone: with every block's id frame damaged it still says 0, while present
+ * ids then report the damage instead of a false "absent". */
+Test(index_segment, id_lookup_reads_id_frames_only_for_fingerprint_matches)
+{
+	char *dir = tw_test_tmpdir(), *path = tw_test_join(dir, "i.tws"), *bad = tw_test_join(dir, "bad.tws");
+	static struct tw_event ev[800];
+	struct tw_err err;
+	size_t size, with_id = 0;
+	make_events(ev, 800);
+	struct tw_seg *s = write_and_open(path, ev, 800, 8 << 10, NULL);
+	uint32_t nblocks = tw_seg_get_info(s)->blocks;
+	cr_assert_gt(nblocks, 3);
+	for (uint32_t i = 0; i < 800; i++) {
+		if (!ev[i].f[TW_F_EVENT_ID].n)
+			continue;
+		with_id++;
+		uint32_t rec = UINT32_MAX;
+		cr_assert_eq(tw_seg_has_id(s, ev[i].f[TW_F_EVENT_ID], &rec, &err), 1);
+		cr_assert_eq(rec, i); /* ev is in segment order after tw_seg_write */
+	}
+	cr_assert_gt(with_id, 600);
+	static const char *absent[] = { "nope", "00000000-1", "ffffffff-799", "x", "abcdefgh-12345" };
+	for (size_t k = 0; k < 5; k++)
+		cr_assert_eq(tw_seg_has_id(s, (struct tw_str){ absent[k], strlen(absent[k]) }, NULL, &err), 0);
+	tw_seg_close(s);
+
+	unsigned char *f = (unsigned char *)tw_test_read_file(path, &size);
+	uint64_t bt, btlen;
+	find_section(f, size, 1, 0, &bt, &btlen);
+	for (uint32_t b = 0; b < nblocks; b++) {
+		const unsigned char *e = f + bt + 8 + 64 * b;
+		uint64_t idoff = le(e + 24, 8) + le(e + 32, 4), idlen = le(e + 48, 4);
+		cr_assert_gt(idlen, 0);
+		f[idoff + idlen / 2] ^= 0x08;
+	}
+	tw_test_write_file(bad, f, size);
+	cr_assert_eq(tw_seg_open(bad, &s, &err), TW_OK, "%s", err.msg);
+	for (size_t k = 0; k < 5; k++)
+		cr_assert_eq(tw_seg_has_id(s, (struct tw_str){ absent[k], strlen(absent[k]) }, NULL, &err), 0);
+	for (uint32_t i = 0; i < 800; i += 7) {
+		if (!ev[i].f[TW_F_EVENT_ID].n)
+			continue;
+		cr_assert_eq(tw_seg_has_id(s, ev[i].f[TW_F_EVENT_ID], NULL, &err), -1);
+		cr_assert_eq(err.rc, TW_ECORRUPT);
+		cr_assert(strstr(err.msg, "id frame: crc") && strstr(err.msg, "bad.tws"), "%s", err.msg);
+		struct tw_seg_blockbuf bb;
+		struct tw_arena a;
+		struct tw_event got;
+		tw_seg_blockbuf_init(&bb);
+		tw_arena_init(&a, 4096, 0);
+		cr_assert_eq(tw_seg_get(s, i, &bb, &got, &a, &err), TW_ECORRUPT);
+		tw_arena_free(&a);
+		tw_seg_blockbuf_free(&bb);
+	}
+	tw_seg_close(s);
+	free(f);
+	free(bad);
+	free(path);
+	tw_arena_free(&pool);
+	tw_test_tmpdir_free(dir);
+}
+
 static int problems;
 static void count_problem(void *ctx, const char *msg)
 {
@@ -539,7 +610,7 @@ Test(index_segment, damage_is_confined_to_its_block_or_section)
 	find_section(f, size, 1, 0, &bt, &btlen);
 	cr_assert_eq(le(f + bt, 4), nblocks);
 	/* flip a bit in the middle of block 2 */
-	const unsigned char *e = f + bt + 8 + 48 * 2;
+	const unsigned char *e = f + bt + 8 + 64 * 2;
 	uint64_t boff = le(e + 24, 8), blen = le(e + 32, 4);
 	uint32_t first = (uint32_t)le(e, 4), count = (uint32_t)le(e + 4, 4);
 	f[boff + blen / 2] ^= 0x10;
