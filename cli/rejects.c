@@ -3,8 +3,10 @@
  * stderr naming the source, the line (or offset) and the reason (the first few, then a count), and
  * one JSON line in the quarantine file when there is one. Shared by decode and ingest. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "core/json.h"
@@ -28,8 +30,12 @@ int tw_cli_rejects_open(struct tw_cli_rejects *r, const char *quar_path, struct 
 	tw_buf_init(&r->qline, 8 * QUARANTINE_BYTES_MAX + 64 * 1024);
 	pthread_mutex_init(&r->mu, NULL);
 	if (quar_path) {
-		r->quar = fopen(quar_path, "a");
+		/* 0600: rejected records are audit data like the rest of the store. */
+		int fd = open(quar_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		r->quar = fd >= 0 ? fdopen(fd, "a") : NULL;
 		if (!r->quar) {
+			if (fd >= 0)
+				close(fd);
 			fprintf(stderr, "trailwatch: %s: cannot open quarantine file: %s\n", quar_path, strerror(errno));
 			return -1;
 		}

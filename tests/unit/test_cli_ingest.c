@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "index/store.h"
 #include "ingest/ingest.h"
@@ -187,6 +188,14 @@ Test(cli_ingest, stores_every_sample_record_once_and_returns_its_bytes)
 		cr_assert(tw_test_contains(r.out, r.nout, want_rec), "stats: %s", r.out);
 		cr_assert(tw_test_contains(r.out, r.nout, "\"bytes\":"), "stats: %s", r.out);
 		tw_test_run_free(&r);
+	}
+	{
+		/* Files the store directory holds are private to their owner, the quarantine included. */
+		char *q = tw_test_join(store, "quarantine.jsonl");
+		struct stat sb;
+		cr_assert_eq(stat(q, &sb), 0, "%s", q);
+		cr_assert_eq(sb.st_mode & 0777, 0600, "quarantine.jsonl mode %o", (unsigned)(sb.st_mode & 0777));
+		free(q);
 	}
 	{
 		const char *argv[] = { bin, "store", "verify", store, NULL };
