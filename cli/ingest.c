@@ -152,9 +152,10 @@ static void print_summary(const struct ingest_ctx *ctx, const char *dir, const s
 	fprintf(stderr, "  events:      %s decoded, %s stored, %s duplicates skipped\n",
 		tw_cli_fmt_count(events, a, sizeof a), tw_cli_fmt_count(ctx->stored, b, sizeof b),
 		tw_cli_fmt_count(ctx->duplicates, c, sizeof c));
-	fprintf(stderr, "  skipped:     %s digests (kept in %s/digests/), %s control messages, %s other\n",
-		tw_cli_fmt_count(st->digests, a, sizeof a), dir, tw_cli_fmt_count(st->control_messages, b, sizeof b),
-		tw_cli_fmt_count(st->skipped, c, sizeof c));
+	fprintf(stderr, "  skipped:     %s digests%s%s%s, %s control messages, %s other\n",
+		tw_cli_fmt_count(st->digests, a, sizeof a), ctx->digests_kept ? " (kept in " : "",
+		ctx->digests_kept ? dir : "", ctx->digests_kept ? "/digests/)" : "",
+		tw_cli_fmt_count(st->control_messages, b, sizeof b), tw_cli_fmt_count(st->skipped, c, sizeof c));
 	if (ctx->digests_failed)
 		fprintf(stderr, "  warning:     %llu digest files could not be written under %s/digests/\n",
 			(unsigned long long)ctx->digests_failed, dir);
@@ -165,8 +166,9 @@ static void print_summary(const struct ingest_ctx *ctx, const char *dir, const s
 		tw_cli_fmt_bytes(secs > 0 ? (uint64_t)((double)st->bytes_decoded / secs) : 0, b, sizeof b));
 	tw_err_clear(&err);
 	if (tw_store_stat(dir, &ss, &err) == TW_OK)
-		fprintf(stderr, "  store:       %s records in %llu segments (+%s in the WAL), %s on disk\n",
+		fprintf(stderr, "  store:       %s records in %llu segment%s (+%s in the WAL), %s on disk\n",
 			tw_cli_fmt_count(ss.records, a, sizeof a), (unsigned long long)ss.segments,
+			ss.segments == 1 ? "" : "s",
 			tw_cli_fmt_count(ss.wal_records, c, sizeof c), tw_cli_fmt_bytes(ss.bytes_total, d, sizeof d));
 }
 
