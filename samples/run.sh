@@ -3,7 +3,8 @@
 # samples/run.sh: the demo `make run` runs: decodes everything under samples/ (an S3-layout
 # CloudTrail trail and CloudWatch Logs payloads), prints the decode summary (events by kind, top
 # principals and event names), one decoded event, and checks that the planted incidents listed in
-# samples/labels.jsonl are all in the output. Works from a fresh clone: reads only samples/.
+# samples/labels.jsonl are all in the output; then ingests them into a store (twice: the second run
+# stores nothing) and prints its stats. Works from a fresh clone: reads only samples/.
 #
 #   sh samples/run.sh build/trailwatch
 set -eu
@@ -72,14 +73,22 @@ while IFS= read -r label; do
 done <"$here/labels.jsonl"
 
 echo
-echo "== who used a root account? (a who-did-what question, answered with jq until the store exists)"
+echo "== who used a root account? (a who-did-what question, answered with jq until queries exist)"
 jq -r 'select(.identityType == "Root")
 	| "  " + ([.time, .principal, .eventName, "from " + .sourceIPAddress, (.errorCode // empty)] | join("  "))' \
 	"$tmp/events.jsonl" | sort -u
+
+echo
+echo "== trailwatch ingest --store STORE samples/trail samples/cloudwatch (twice: the second run stores nothing)"
+"$bin" ingest --store "$tmp/store" "$here/trail" "$here/cloudwatch" 2>&1 | sed "s|$tmp/store|STORE|g; s|$here/|samples/|g"
+"$bin" ingest --store "$tmp/store" "$here/trail" "$here/cloudwatch" 2>&1 | grep 'events:' | sed 's/^/second run:/'
+"$bin" store stats "$tmp/store" | sed "s|$tmp/store|STORE|"
+"$bin" store verify "$tmp/store" | sed "s|$tmp/store|STORE|"
+stored=$("$bin" store stats --format json "$tmp/store" | jq .records)
 
 echo
 if [ "$found" -ne "$total" ]; then
 	echo "run.sh: FAILED: only $found of $total planted incidents found in the decoded events"
 	exit 1
 fi
-echo "run.sh: OK: $events events decoded from samples/ ($ct cloudtrail, $cw cloudwatch logs); $found/$total planted incidents present"
+echo "run.sh: OK: $events events decoded from samples/ ($ct cloudtrail, $cw cloudwatch logs); $found/$total planted incidents present; $stored stored once each"
