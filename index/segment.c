@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* index/segment.c: writes and reads immutable segment files (index/segment.h): records in
- * column-wise compressed blocks, a block table, delta-varint postings per indexed field, an
+ * column-wise compressed blocks, a block table, postings per indexed field, an
  * event-id index, a section table and a footer. The reader mmaps the file and trusts no length
  * or offset in it.
  *
- * Byte layout, version 2 (integers little-endian; the full text is in index/FORMAT.md):
+ * Byte layout, version 3 (integers little-endian; the full text is in index/FORMAT.md):
  *
- *   header, 16 bytes:  magic "TWSEG\r\n\x1a" | u32 version = 2 | u32 flags = 0
+ *   header, 16 bytes:  magic "TWSEG\r\n\x1a" | u32 version = 3 | u32 flags = 0
  *   blocks:            back to back from offset 16; each is a main frame then an id frame
  *     main frame:      22 varint column lengths, then the columns, raw last: head (kind |
  *                      readOnly << 4, a byte each), time (zigzag delta varints), 18 field columns
@@ -22,10 +22,15 @@
  *     postings (one per field of enum tw_ix but eventID):
  *                      u32 codec (0 raw, 2 zstd) | u32 field | u64 ulen | body (stored form)
  *                      body: varint nvalues, then per value in byte order: varint vlen >= 1,
- *                      value bytes, varint count >= 1, varint plen, plen bytes of postings
- *                      (varint first id, then count-1 varint gaps >= 1)
+ *                      value bytes, varint count >= 1, u8 enc, varint plen, plen bytes of ids:
+ *                      enc 0 delta: varint first id, count-1 varint gaps >= 1
+ *                      enc 1 runs: pairs (varint skip, varint length-1); a run starts at skip,
+ *                            later ones at previous run's last id + 2 + skip
+ *                      enc 2 bitmap: varint first id f, bytes: bit j of byte b = id f+8b+j
+ *                      (the writer takes the smallest; ties to the lower enc)
  *     id index:        u64 n | u8 k | u8 w | u16 0 | u32 0 | (2^k+1) x u32 bucket starts |
- *                      n x u16 fingerprint | n x w-byte block; bucket = hash >> (64-k),
+ *                      n x u16 fingerprint | n x w-bit block, packed LSB first into
+ *                      ceil(n w / 8) bytes; bucket = hash >> (64-k),
  *                      fingerprint = next 16 bits; sorted by (bucket, fingerprint, block)
  *   section table:     u32 nsections | u32 0 | nsections x 32-byte entry:
  *                      u32 kind (1 block table, 2 postings, 3 id index) | u32 field |
@@ -62,6 +67,9 @@
 static const char seg_magic[8] = { 'T', 'W', 'S', 'E', 'G', '\r', '\n', 0x1a };
 
 enum { SEC_BLOCKS = 1, SEC_POSTINGS = 2, SEC_IDS = 3 };
+
+/* Encodings of one posting list (the byte before its length). */
+enum { POST_DELTA = 0, POST_RUNS = 1, POST_BITMAP = 2 };
 
 /* ---- small helpers ------------------------------------------------------------------------ */
 
@@ -900,6 +908,82 @@ static int id_cmp(const void *a, const void *b)
 	return x->block < y->block ? -1 : x->block > y->block;
 }
 
+static size_t varint_len(uint64_t v)
+{
+	size_t n = 1;
+	while (v >= 0x80) {
+		v >>= 7;
+		n++;
+	}
+	return n;
+}
+
+/* Writes the ascending, distinct ids[0..n) (n >= 1) into out in whichever of the POST_*
+ * encodings is smallest (ties go to the lower number); *encp gets the encoding. */
+static enum tw_rc encode_list(const uint32_t *ids, uint32_t n, struct tw_buf *out, int *encp,
+			      struct tw_err *err)
+{
+	enum tw_rc rc;
+	size_t sz_delta = varint_len(ids[0]), sz_runs = 0;
+	uint32_t start = ids[0], prev_end = 0; /* current run's first id; previous run's end + 1 */
+	int first_run = 1;
+	for (uint32_t i = 1; i <= n; i++) {
+		if (i < n)
+			sz_delta += varint_len(ids[i] - ids[i - 1]);
+		if (i < n && ids[i] == ids[i - 1] + 1)
+			continue;
+		/* the run [start, ids[i-1]] ends here */
+		sz_runs += varint_len(first_run ? start : start - prev_end - 1) +
+			   varint_len(ids[i - 1] - start);
+		prev_end = ids[i - 1] + 1;
+		first_run = 0;
+		if (i < n)
+			start = ids[i];
+	}
+	uint64_t span = (uint64_t)ids[n - 1] - ids[0] + 1;
+	size_t sz_bits = varint_len(ids[0]) + (size_t)((span + 7) / 8);
+	int enc = POST_DELTA;
+	size_t best = sz_delta;
+	if (sz_runs < best)
+		enc = POST_RUNS, best = sz_runs;
+	if (sz_bits < best)
+		enc = POST_BITMAP, best = sz_bits;
+	*encp = enc;
+	if ((rc = tw_buf_reserve(out, best, err)))
+		return rc;
+	if (enc == POST_DELTA) {
+		for (uint32_t i = 0; i < n; i++)
+			if ((rc = put_varint(out, i ? ids[i] - ids[i - 1] : ids[0], err)))
+				return rc;
+	} else if (enc == POST_RUNS) {
+		first_run = 1;
+		start = ids[0];
+		for (uint32_t i = 1; i <= n; i++) {
+			if (i < n && ids[i] == ids[i - 1] + 1)
+				continue;
+			if ((rc = put_varint(out, first_run ? start : start - prev_end - 1, err)) ||
+			    (rc = put_varint(out, ids[i - 1] - start, err)))
+				return rc;
+			prev_end = ids[i - 1] + 1;
+			first_run = 0;
+			if (i < n)
+				start = ids[i];
+		}
+	} else {
+		if ((rc = put_varint(out, ids[0], err)))
+			return rc;
+		uint8_t *bm = (uint8_t *)out->p + out->n;
+		size_t nb = (size_t)((span + 7) / 8);
+		memset(bm, 0, nb);
+		for (uint32_t i = 0; i < n; i++) {
+			uint32_t d = ids[i] - ids[0];
+			bm[d >> 3] |= (uint8_t)(1u << (d & 7));
+		}
+		out->n += nb;
+	}
+	return TW_OK;
+}
+
 /* A section as it goes into the section table. */
 struct wsec {
 	uint32_t kind, field;  /* SEC_*, enum tw_ix */
@@ -1004,11 +1088,12 @@ static enum tw_rc finish(struct tw_segw *w, struct tw_seg_info *info, struct tw_
 			    (rc = put_varint(&body, p->n, err)))
 				goto out;
 			tw_buf_reset(&sec);
-			for (uint32_t i = 0; i < p->n; i++)
-				if ((rc = put_varint(&sec, i ? p->ids[i] - p->ids[i - 1] : p->ids[0], err)))
-					goto out;
+			int enc;
+			if ((rc = encode_list(p->ids, p->n, &sec, &enc, err)))
+				goto out;
+			uint8_t eb = (uint8_t)enc;
 			mark = sec.n;
-			if ((rc = put_varint(&body, mark, err)) ||
+			if ((rc = tw_buf_append(&body, &eb, 1, err)) || (rc = put_varint(&body, mark, err)) ||
 			    (rc = tw_buf_append(&body, sec.p, sec.n, err)))
 				goto out;
 		}
@@ -1016,7 +1101,7 @@ static enum tw_rc finish(struct tw_segw *w, struct tw_seg_info *info, struct tw_
 		const void *stored;
 		size_t sn;
 		int codec;
-		if ((rc = pack(w, TW_SEG_ZSTD, 3, body.p, body.n, &stored, &sn, &codec, err)))
+		if ((rc = pack(w, TW_SEG_ZSTD, 9, body.p, body.n, &stored, &sn, &codec, err)))
 			goto out;
 		tw_buf_reset(&sec);
 		uint8_t h[16];
@@ -1029,18 +1114,19 @@ static enum tw_rc finish(struct tw_segw *w, struct tw_seg_info *info, struct tw_
 			goto out;
 		bytes_post += sec.n;
 	}
-	/* id index: 2^k buckets of 16-bit fingerprints, each with its block */
+	/* id index: 2^k buckets of 16-bit fingerprints, each with its block (bw bits, packed) */
 	{
 		unsigned kb = 0, bw = 1;
-		while (kb < TW_SEG_IDS_MAX_BITS && ((uint64_t)4 << (kb + 1)) <= w->nids)
+		while (kb < TW_SEG_IDS_MAX_BITS && ((uint64_t)8 << (kb + 1)) <= w->nids)
 			kb++;
-		while (bw < 4 && w->nblocks > ((uint64_t)1 << (8 * bw)))
+		while (bw < 32 && w->nblocks > ((uint64_t)1 << bw))
 			bw++;
 		for (size_t i = 0; i < w->nids; i++)
 			w->ids[i].hash >>= 48 - kb; /* bucket (k bits) then fingerprint (16 bits) */
 		if (w->nids)
 			qsort(w->ids, w->nids, sizeof(*w->ids), id_cmp);
-		size_t nb = (size_t)1 << kb, len = TW_SEG_IDS_HEADER + 4 * (nb + 1) + w->nids * (2 + bw);
+		size_t nb = (size_t)1 << kb, len = TW_SEG_IDS_HEADER + 4 * (nb + 1) + w->nids * 2 +
+						   (size_t)(((uint64_t)w->nids * bw + 7) / 8);
 		tw_buf_reset(&sec);
 		if ((rc = tw_buf_reserve(&sec, len, err)))
 			goto out;
@@ -1056,11 +1142,14 @@ static enum tw_rc finish(struct tw_segw *w, struct tw_seg_info *info, struct tw_
 				j++;
 			put32(tab + 4 * bk, (uint32_t)j);
 		}
+		memset(blks, 0, len - (size_t)(blks - p));
 		for (size_t i = 0; i < w->nids; i++) {
 			fps[2 * i] = (uint8_t)w->ids[i].hash;
 			fps[2 * i + 1] = (uint8_t)(w->ids[i].hash >> 8);
-			for (unsigned x = 0; x < bw; x++)
-				blks[bw * i + x] = (uint8_t)(w->ids[i].block >> (8 * x));
+			uint64_t bit = (uint64_t)i * bw;
+			for (unsigned x = 0; x < bw; x++, bit++)
+				if (w->ids[i].block >> x & 1)
+					blks[bit >> 3] |= (uint8_t)(1u << (bit & 7));
 		}
 		sec.n = len;
 		if ((rc = write_section(w, &secs[nsec++], SEC_IDS, 0, sec.p, sec.n, err)))
@@ -1194,7 +1283,8 @@ struct dval {
 	const uint8_t *v;    /* value bytes */
 	uint32_t vn;         /* value length */
 	uint32_t count;      /* ids in its list */
-	const uint8_t *post; /* delta-varint list */
+	uint32_t enc;        /* POST_* encoding of the list */
+	const uint8_t *post; /* the encoded list */
 	size_t plen;         /* bytes of the list */
 };
 
@@ -1227,7 +1317,7 @@ struct tw_seg {
 	struct rblk *blocks;            /* info.blocks entries */
 	struct rsec post[TW_IX__COUNT]; /* postings sections by field */
 	struct rsec ids;                /* id index */
-	unsigned ids_bits, ids_bw;      /* id index: bucket bits, bytes per block number */
+	unsigned ids_bits, ids_bw;      /* id index: bucket bits, bits per block number */
 	pthread_mutex_t mu;             /* guards first use of sections */
 	pthread_mutex_t idmu;           /* guards the id frame cache below */
 	uint32_t id_block;              /* block whose id frame is in id_buf, or UINT32_MAX */
@@ -1539,7 +1629,13 @@ static enum tw_rc load_postings(struct tw_seg *s, int f, struct tw_err *err)
 			const uint8_t *prevv = NULL;
 			end = body + ulen;
 			r->state = 2;
-			if (!get_varint(&body, end, &nv) || nv > (uint64_t)(end - body) / 5 ||
+			/* every list's count is checked below against what the records can hold: one
+			 * value per record, except resources (each costs >= 1 byte of its block) */
+			uint64_t total = 0, cap = s->info.records;
+			if (f == TW_IX_RESOURCE)
+				for (uint32_t bi = 0; bi < s->info.blocks; bi++)
+					cap += s->blocks[bi].ulen;
+			if (!get_varint(&body, end, &nv) || nv > (uint64_t)(end - body) / 6 ||
 			    nv > s->info.records * 64 + 64) {
 				snprintf(r->why, sizeof(r->why), "bad value count");
 			} else if (!(r->dict = calloc(nv ? nv : 1, sizeof(*r->dict)))) {
@@ -1555,8 +1651,13 @@ static enum tw_rc load_postings(struct tw_seg *s, int f, struct tw_err *err)
 					d->vn = (uint32_t)vn;
 					body += vn;
 					if (!get_varint(&body, end, &cnt) || cnt == 0 || cnt > s->info.records ||
-					    !get_varint(&body, end, &pl) || pl > (uint64_t)(end - body) ||
-					    pl < cnt)
+					    (total += cnt) > cap || body == end || *body > POST_BITMAP)
+						break;
+					d->enc = *body++;
+					if (!get_varint(&body, end, &pl) || pl > (uint64_t)(end - body) ||
+					    (d->enc == POST_DELTA && pl < cnt) ||
+					    (d->enc == POST_RUNS && pl < 2) ||
+					    (d->enc == POST_BITMAP && (pl < 2 || cnt > 8 * (pl - 1))))
 						break;
 					d->count = (uint32_t)cnt;
 					d->post = body;
@@ -1596,11 +1697,13 @@ static const uint8_t *ids_fps(const struct tw_seg *s)
 }
 static uint32_t ids_block(const struct tw_seg *s, size_t i)
 {
-	const uint8_t *p = ids_fps(s) + 2 * s->ids.nvals + s->ids_bw * i;
-	uint32_t v = 0;
-	for (unsigned x = 0; x < s->ids_bw; x++)
-		v |= (uint32_t)p[x] << (8 * x);
-	return v;
+	const uint8_t *p = ids_fps(s) + 2 * s->ids.nvals;
+	uint64_t bit = (uint64_t)i * s->ids_bw, v = 0;
+	unsigned sh = (unsigned)(bit & 7), nbytes = (sh + s->ids_bw + 7) / 8; /* <= 5, all inside */
+	p += bit >> 3;
+	for (unsigned x = 0; x < nbytes; x++)
+		v |= (uint64_t)p[x] << (8 * x);
+	return (uint32_t)((v >> sh) & (((uint64_t)1 << s->ids_bw) - 1));
 }
 
 static enum tw_rc load_ids(struct tw_seg *s, struct tw_err *err)
@@ -1618,9 +1721,10 @@ static enum tw_rc load_ids(struct tw_seg *s, struct tw_err *err)
 			unsigned k = r->len >= TW_SEG_IDS_HEADER ? p[8] : 0, bw = r->len >= TW_SEG_IDS_HEADER ? p[9] : 0;
 			if (c != r->crc)
 				snprintf(r->why, sizeof(r->why), "crc %08x != %08x", c, r->crc);
-			else if (r->len < TW_SEG_IDS_HEADER || k > TW_SEG_IDS_MAX_BITS || bw < 1 || bw > 4 ||
+			else if (r->len < TW_SEG_IDS_HEADER || k > TW_SEG_IDS_MAX_BITS || bw < 1 || bw > 32 ||
 				 get16z(p + 10) || get32(p + 12) || n > s->info.records ||
-				 r->len != TW_SEG_IDS_HEADER + 4 * (((uint64_t)1 << k) + 1) + n * (2 + bw))
+				 r->len != TW_SEG_IDS_HEADER + 4 * (((uint64_t)1 << k) + 1) + n * 2 +
+						   (n * bw + 7) / 8)
 				snprintf(r->why, sizeof(r->why), "bad size");
 			else {
 				s->ids_bits = k;
@@ -1696,7 +1800,8 @@ static enum tw_rc ids_reserve(struct tw_ids *ids, size_t more, struct tw_err *er
 	return TW_OK;
 }
 
-/* Decodes value i of field f's dictionary, appending its ids (checked) to ids. */
+/* Decodes value i of field f's dictionary, appending its ids (checked: ascending, distinct,
+ * below the record count, exactly count of them, no bytes left over) to ids. */
 static enum tw_rc decode_list(struct tw_seg *s, int f, size_t i, struct tw_ids *ids,
 			      struct tw_err *err)
 {
@@ -1705,25 +1810,59 @@ static enum tw_rc decode_list(struct tw_seg *s, int f, size_t i, struct tw_ids *
 	if (rc)
 		return rc;
 	const uint8_t *p = d->post, *end = d->post + d->plen;
-	uint64_t cur = 0;
-	size_t n0 = ids->n;
-	for (uint32_t k = 0; k < d->count; k++) {
-		uint64_t g;
-		if (!get_varint(&p, end, &g) || (k && g == 0) || g >= s->info.records ||
-		    (cur += g) >= s->info.records) {
-			ids->n = n0;
-			return tw_err_set(err, TW_ECORRUPT,
-					  "%s: section postings[%s]: list of value %zu is malformed",
-					  s->path, tw_ix_name((enum tw_ix)f), i);
+	const uint64_t nrec = s->info.records;
+	uint32_t *out = ids->v + ids->n;
+	uint64_t cur = 0, got = 0;
+	if (d->enc == POST_DELTA) {
+		for (uint32_t k = 0; k < d->count; k++) {
+			uint64_t g;
+			if (!get_varint(&p, end, &g) || (k && g == 0) || g >= nrec || (cur += g) >= nrec)
+				goto bad;
+			out[k] = (uint32_t)cur;
 		}
-		ids->v[ids->n++] = (uint32_t)cur;
+		got = d->count;
+	} else if (d->enc == POST_RUNS) {
+		/* pairs (skip, length - 1); a run starts skip ids after the previous run's end + 1 */
+		while (p < end) {
+			uint64_t skip, lm1;
+			if (!get_varint(&p, end, &skip) || !get_varint(&p, end, &lm1) || skip >= nrec ||
+			    lm1 >= nrec)
+				goto bad;
+			uint64_t start = got ? cur + 1 + skip : skip; /* cur: the previous run's end */
+			if (start + lm1 >= nrec || lm1 >= d->count - got)
+				goto bad;
+			for (uint64_t k = 0; k <= lm1; k++)
+				out[got++] = (uint32_t)(start + k);
+			cur = start + lm1 + 1;
+		}
+		if (got != d->count)
+			goto bad;
+	} else { /* POST_BITMAP: varint first id, then bit j of byte b is id first + 8b + j */
+		uint64_t base;
+		if (!get_varint(&p, end, &base) || base >= nrec || p == end || !(p[0] & 1) || !end[-1])
+			goto bad;
+		for (size_t b = 0; p + b < end; b++) {
+			unsigned x = p[b];
+			while (x) {
+				uint64_t id = base + 8 * (uint64_t)b + (unsigned)__builtin_ctz(x);
+				if (id >= nrec || got == d->count)
+					goto bad;
+				out[got++] = (uint32_t)id;
+				x &= x - 1;
+			}
+		}
+		p = end;
+		if (got != d->count)
+			goto bad;
 	}
-	if (p != end) {
-		ids->n = n0;
+	if (p != end)
 		return tw_err_set(err, TW_ECORRUPT, "%s: section postings[%s]: list of value %zu has trailing bytes",
 				  s->path, tw_ix_name((enum tw_ix)f), i);
-	}
+	ids->n += got;
 	return TW_OK;
+bad:
+	return tw_err_set(err, TW_ECORRUPT, "%s: section postings[%s]: list of value %zu is malformed",
+			  s->path, tw_ix_name((enum tw_ix)f), i);
 }
 
 enum tw_rc tw_seg_lookup(struct tw_seg *s, enum tw_ix f, struct tw_str value, struct tw_ids *ids,
@@ -1767,8 +1906,25 @@ enum tw_rc tw_seg_lookup_prefix(struct tw_seg *s, enum tw_ix f, struct tw_str pr
 		}
 		lists++;
 	}
-	if (lists > 1) {
-		qsort(ids->v + n0, ids->n - n0, sizeof(uint32_t), u32_cmp);
+	size_t got = ids->n - n0;
+	uint64_t nrec = s->info.records;
+	if (lists > 1 && got >= nrec / 32) {
+		/* many ids: union through a bitmap of the records, linear in ids + records / 64 */
+		uint64_t *bm = calloc((size_t)(nrec + 63) / 64, sizeof(*bm));
+		if (!bm) {
+			ids->n = n0;
+			return tw_err_set(err, TW_ENOMEM, "%s: out of memory", s->path);
+		}
+		for (size_t i = n0; i < ids->n; i++)
+			bm[ids->v[i] >> 6] |= (uint64_t)1 << (ids->v[i] & 63);
+		size_t o = n0;
+		for (size_t wi = 0; wi < (size_t)(nrec + 63) / 64; wi++)
+			for (uint64_t x = bm[wi]; x; x &= x - 1)
+				ids->v[o++] = (uint32_t)(wi * 64 + (unsigned)__builtin_ctzll(x));
+		ids->n = o;
+		free(bm);
+	} else if (lists > 1) {
+		qsort(ids->v + n0, got, sizeof(uint32_t), u32_cmp);
 		size_t o = n0;
 		for (size_t i = n0; i < ids->n; i++)
 			if (i == n0 || ids->v[i] != ids->v[o - 1])

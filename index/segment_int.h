@@ -9,7 +9,7 @@
 
 #include "core/buf.h"
 
-#define TW_SEG_VERSION 2
+#define TW_SEG_VERSION 3
 #define TW_SEG_HEADER_SIZE 16   /* magic, version, flags */
 #define TW_SEG_FOOTER_SIZE 72   /* see the layout at the top of segment.c */
 #define TW_SEG_BLOCK_ENTRY 64   /* bytes of one block-table entry */

@@ -2,7 +2,9 @@
 /* tests/unit/test_index_segment.c: segment files round-trip every record byte for byte, their
  * lookups equal a brute-force scan, the event-id index survives forced hash collisions, and a
  * truncated or bit-flipped file fails cleanly (TW_ECORRUPT naming the block or section) while
- * its undamaged parts stay readable. Offsets of blocks and sections are found by reading the
+ * its undamaged parts stay readable, and each posting-list encoding (delta, runs, bitmap) is
+ * chosen where it is smallest, decodes (by an independent decoder here) to the scan's answer,
+ * and is refused when malformed. Offsets of blocks and sections are found by reading the
  * layout documented in index/FORMAT.md, not through the reader under test. */
 #include <criterion/criterion.h>
 #include <stdarg.h>
@@ -16,6 +18,9 @@
 #include "index/evcodec.h"
 #include "index/segment.h"
 #include "index/segment_int.h"
+#include "index/wal.h"
+
+#include <zstd.h>
 
 static uint64_t rng_state = 0x2545f4914f6cdd1dull;
 static uint64_t rnd(void)
@@ -734,5 +739,360 @@ Test(index_segment, empty_segment_and_other_codecs)
 	}
 	tw_arena_free(&pool);
 	free(path);
+	tw_test_tmpdir_free(dir);
+}
+
+/* ---- posting-list encodings (format version 3) ---------------------------------------------- */
+
+#define N_ENC 2000
+
+/* Reads a varint as FORMAT.md defines it (minimal LEB128). */
+static uint64_t rd_varint(const unsigned char **p, const unsigned char *end)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 10; i++) {
+		cr_assert(*p < end, "varint runs past the end");
+		unsigned char c = *(*p)++;
+		v |= (uint64_t)(c & 0x7f) << (7 * i);
+		if (!(c & 0x80))
+			return v;
+	}
+	cr_assert_fail("varint too long");
+	return 0;
+}
+
+/* Events for the encoding tests: principal "a-run" on records 0..999 (one run once sorted),
+ * sourceIP 10.9.9.9 on ~1% of them (scattered), errorCode Dense on ~half (dense), Other on a
+ * few more, resources r1/r2 overlapping (for prefix unions). */
+static void make_enc_events(struct tw_event *ev, size_t n)
+{
+	tw_arena_init(&pool, 1 << 16, 0);
+	for (size_t i = 0; i < n; i++) {
+		struct tw_event *e = &ev[i];
+		memset(e, 0, sizeof(*e));
+		e->kind = TW_KIND_CLOUDTRAIL;
+		e->read_only = -1;
+		e->time_ms = 1700000000000ll + (int64_t)i;
+		e->f[TW_F_PRINCIPAL] = dupf("%s", i < n / 2 ? "a-run" : "b-other");
+		e->f[TW_F_EVENT_NAME] = dupf("E%zu", i % 3);
+		e->f[TW_F_EVENT_ID] = dupf("id-%zu", i);
+		if (rnd() % 100 == 0)
+			e->f[TW_F_SOURCE_IP] = dupf("10.9.9.9");
+		uint64_t r = rnd() % 16;
+		if (r < 8)
+			e->f[TW_F_ERROR_CODE] = dupf("Dense");
+		else if (r == 8)
+			e->f[TW_F_ERROR_CODE] = dupf("Other");
+		e->nresources = i % 3 == 0 ? 2 : i % 5 == 0 ? 1 : 0;
+		if (e->nresources) {
+			e->resources = tw_arena_alloc(&pool, 2 * sizeof(struct tw_str), NULL);
+			e->resources[0] = dupf("r2");
+			e->resources[1] = dupf("r1");
+		}
+		e->raw = dupf("{\"n\":%zu}", i);
+	}
+}
+
+/* The decompressed body of postings section field of the file image f (codec per FORMAT.md). */
+static unsigned char *postings_body(const unsigned char *f, size_t size, uint32_t field, size_t *bn)
+{
+	uint64_t off, len;
+	find_section(f, size, 2, field, &off, &len);
+	cr_assert_geq(len, 16);
+	uint32_t codec = (uint32_t)le(f + off, 4);
+	cr_assert_eq(le(f + off + 4, 4), field);
+	size_t ulen = (size_t)le(f + off + 8, 8);
+	unsigned char *b = malloc(ulen + 1);
+	cr_assert(b);
+	if (codec == 0) {
+		cr_assert_eq(ulen, len - 16);
+		memcpy(b, f + off + 16, ulen);
+	} else {
+		cr_assert_eq(codec, 2);
+		cr_assert_eq(ZSTD_decompress(b, ulen, f + off + 16, len - 16), ulen);
+	}
+	*bn = ulen;
+	return b;
+}
+
+/* Finds value v in a postings body and decodes its list as FORMAT.md describes, independently
+ * of segment.c; returns the encoding byte and fills ids. */
+static int decode_value(const unsigned char *b, size_t bn, struct tw_str v, uint32_t *ids, size_t *nids)
+{
+	const unsigned char *p = b, *end = b + bn;
+	uint64_t nv = rd_varint(&p, end);
+	for (uint64_t i = 0; i < nv; i++) {
+		uint64_t vn = rd_varint(&p, end);
+		const unsigned char *val = p;
+		p += vn;
+		uint64_t count = rd_varint(&p, end);
+		int enc = *p++;
+		uint64_t plen = rd_varint(&p, end);
+		const unsigned char *lp = p, *lend = p + plen;
+		p += plen;
+		if (vn != v.n || memcmp(val, v.p, vn) != 0)
+			continue;
+		size_t n = 0;
+		if (enc == 0) {
+			uint64_t cur = 0;
+			for (uint64_t k = 0; k < count; k++)
+				ids[n++] = (uint32_t)(cur += rd_varint(&lp, lend));
+		} else if (enc == 1) {
+			uint64_t next = 0; /* the previous run's end + 1 (first run: 0, no gap) */
+			int first = 1;
+			while (lp < lend) {
+				uint64_t skip = rd_varint(&lp, lend), len = rd_varint(&lp, lend) + 1;
+				uint64_t start = first ? skip : next + skip;
+				for (uint64_t k = 0; k < len; k++)
+					ids[n++] = (uint32_t)(start + k);
+				next = start + len + 1;
+				first = 0;
+			}
+		} else {
+			cr_assert_eq(enc, 2);
+			uint64_t base = rd_varint(&lp, lend);
+			for (size_t byte = 0; lp + byte < lend; byte++)
+				for (int bit = 0; bit < 8; bit++)
+					if (lp[byte] >> bit & 1)
+						ids[n++] = (uint32_t)(base + 8 * byte + (size_t)bit);
+		}
+		cr_assert_eq(n, count, "value %.*s: %zu ids decoded, count %llu", (int)v.n, v.p, n,
+			     (unsigned long long)count);
+		*nids = n;
+		return enc;
+	}
+	cr_assert_fail("value %.*s not in the postings", (int)v.n, v.p);
+	return -1;
+}
+
+/* Each case forces one encoding: its list is smaller that way than in the other two. */
+static const struct {
+	int f;
+	const char *v;
+	int enc; /* 0 delta, 1 runs, 2 bitmap */
+} enc_cases[] = {
+	{ TW_IX_PRINCIPAL, "a-run", 1 },      /* records 0..999: one run, 2 bytes */
+	{ TW_IX_PRINCIPAL, "b-other", 1 },    /* records 1000..1999 */
+	{ TW_IX_SOURCE_IP, "10.9.9.9", 0 },   /* ~20 ids, gaps ~100: 1 byte each */
+	{ TW_IX_ERROR_CODE, "Dense", 2 },     /* ~1000 of 2000, random: 250 bytes as bits */
+	{ TW_IX_EVENT_NAME, "E1", 1 },        /* one run inside each principal's records */
+	{ TW_IX_KIND, "cloudtrail", 1 },      /* all records */
+};
+
+Test(index_segment, each_posting_encoding_is_chosen_and_decodes)
+{
+	char *dir = tw_test_tmpdir(), *path = tw_test_join(dir, "p.tws");
+	static struct tw_event ev[N_ENC];
+	static uint32_t got[N_ENC];
+	struct tw_err err;
+	size_t size;
+	make_enc_events(ev, N_ENC);
+	struct tw_seg *s = write_and_open(path, ev, N_ENC, 16 << 10, NULL);
+	unsigned char *f = (unsigned char *)tw_test_read_file(path, &size);
+	cr_assert_eq(le(f + 8, 4), 3, "format version 3");
+	struct tw_ids ids = { 0 };
+	for (size_t k = 0; k < sizeof(enc_cases) / sizeof(enc_cases[0]); k++) {
+		struct tw_str v = { enc_cases[k].v, strlen(enc_cases[k].v) };
+		int f_ix = enc_cases[k].f;
+		/* the reader agrees with a scan */
+		ids.n = 0;
+		cr_assert_eq(tw_seg_lookup(s, f_ix, v, &ids, &err), TW_OK, "%s", err.msg);
+		check_ids(&ids, ev, N_ENC, f_ix, v, 0);
+		cr_assert_gt(ids.n, 0);
+		/* the bytes say what FORMAT.md says, with the expected encoding */
+		size_t bn, n;
+		unsigned char *b = postings_body(f, size, (uint32_t)f_ix, &bn);
+		int enc = decode_value(b, bn, v, got, &n);
+		cr_assert_eq(enc, enc_cases[k].enc, "%s=%s: encoding %d, expected %d", tw_ix_name(f_ix),
+			     enc_cases[k].v, enc, enc_cases[k].enc);
+		cr_assert_eq(n, ids.n);
+		cr_assert(memcmp(got, ids.v, n * sizeof(uint32_t)) == 0, "%s: independent decode differs",
+			  enc_cases[k].v);
+		free(b);
+	}
+	/* prefix unions: dense + sparse lists (bitmap union), overlapping resources (dedup), and a
+	 * small union (sorting path) */
+	const struct { int f; const char *p; } pre[] = {
+		{ TW_IX_ERROR_CODE, "" }, { TW_IX_RESOURCE, "r" }, { TW_IX_PRINCIPAL, "" },
+		{ TW_IX_EVENT_NAME, "E" }, { TW_IX_SOURCE_IP, "10." },
+	};
+	for (size_t k = 0; k < sizeof(pre) / sizeof(pre[0]); k++) {
+		struct tw_str p = { pre[k].p, strlen(pre[k].p) };
+		ids.n = 0;
+		cr_assert_eq(tw_seg_lookup_prefix(s, pre[k].f, p, &ids, &err), TW_OK, "%s", err.msg);
+		check_ids(&ids, ev, N_ENC, pre[k].f, p, 1);
+	}
+	/* a small union of two scattered lists, appended after ids already there */
+	ids.n = 0;
+	cr_assert_eq(tw_seg_lookup(s, TW_IX_SOURCE_IP, TW_STR_LIT("10.9.9.9"), &ids, &err), TW_OK);
+	size_t before = ids.n;
+	cr_assert_eq(tw_seg_lookup_prefix(s, TW_IX_RESOURCE, TW_STR_LIT("r"), &ids, &err), TW_OK);
+	for (size_t i = before + 1; i < ids.n; i++)
+		cr_assert_lt(ids.v[i - 1], ids.v[i]);
+	cr_assert_eq(tw_seg_verify(s, NULL, NULL, &err), TW_OK, "%s", err.msg);
+	tw_ids_free(&ids);
+	tw_seg_close(s);
+	free(f);
+	free(path);
+	tw_arena_free(&pool);
+	tw_test_tmpdir_free(dir);
+}
+
+/* Rewrites the file image f so that postings section field holds body (stored raw), appended
+ * after the old sections with a new section table and footer (offsets and CRCs as FORMAT.md
+ * lays them out), and writes it to out. */
+static void rewrite_postings(const unsigned char *f, size_t size, uint32_t field,
+			     const unsigned char *body, size_t bn, const char *out)
+{
+	const unsigned char *ft = f + size - 72;
+	uint64_t st_off = le(ft, 8);
+	uint32_t nsec = (uint32_t)le(f + st_off, 4);
+	size_t tab_len = 8 + 32 * (size_t)nsec, nsize = st_off + 16 + bn + tab_len + 72;
+	unsigned char *g = malloc(nsize);
+	cr_assert(g);
+	memcpy(g, f, st_off);
+	unsigned char *sec = g + st_off;
+	memset(sec, 0, 16);
+	sec[4] = (unsigned char)field;
+	for (int i = 0; i < 8; i++)
+		sec[8 + i] = (unsigned char)((uint64_t)bn >> (8 * i));
+	memcpy(sec + 16, body, bn);
+	unsigned char *tab = sec + 16 + bn;
+	memcpy(tab, f + st_off, tab_len);
+	int found = 0;
+	for (uint32_t i = 0; i < nsec; i++) {
+		unsigned char *e = tab + 8 + 32 * i;
+		if (le(e, 4) != 2 || le(e + 4, 4) != field)
+			continue;
+		uint64_t o = st_off, l = 16 + bn;
+		uint32_t c = tw_wal_crc32c(0, sec, l);
+		for (int b = 0; b < 8; b++) {
+			e[8 + b] = (unsigned char)(o >> (8 * b));
+			e[16 + b] = (unsigned char)(l >> (8 * b));
+		}
+		for (int b = 0; b < 4; b++)
+			e[24 + b] = (unsigned char)(c >> (8 * b));
+		found = 1;
+	}
+	cr_assert(found);
+	unsigned char *nft = tab + tab_len;
+	memcpy(nft, ft, 72);
+	uint64_t to = (uint64_t)(tab - g);
+	uint32_t tc = tw_wal_crc32c(0, tab, tab_len);
+	for (int b = 0; b < 8; b++)
+		nft[b] = (unsigned char)(to >> (8 * b));
+	for (int b = 0; b < 4; b++)
+		nft[16 + b] = (unsigned char)(tc >> (8 * b));
+	uint32_t fc = tw_wal_crc32c(0, nft, 60);
+	for (int b = 0; b < 4; b++)
+		nft[60 + b] = (unsigned char)(fc >> (8 * b));
+	tw_test_write_file(out, g, nsize);
+	free(g);
+}
+
+/* A postings body with one value "v" whose list is (count, enc, bytes). */
+static size_t one_list_body(unsigned char *b, uint32_t count, int enc, const unsigned char *lst, size_t ln)
+{
+	size_t n = 0;
+	b[n++] = 1;   /* one value */
+	b[n++] = 1;   /* vlen */
+	b[n++] = 'v';
+	cr_assert_lt(count, 128);
+	b[n++] = (unsigned char)count;
+	b[n++] = (unsigned char)enc;
+	b[n++] = (unsigned char)ln;
+	memcpy(b + n, lst, ln);
+	return n + ln;
+}
+
+/* Well-formed and malformed lists in every encoding, in a file whose checksums are all right:
+ * good ones decode to their ids, bad ones are TW_ECORRUPT naming the section (never a crash or
+ * an out-of-range id), and the other sections stay usable. */
+Test(index_segment, malformed_posting_lists_are_refused)
+{
+	char *dir = tw_test_tmpdir(), *path = tw_test_join(dir, "m.tws"), *bad = tw_test_join(dir, "bad.tws");
+	static struct tw_event ev[60];
+	struct tw_err err;
+	size_t size;
+	make_enc_events(ev, 60);
+	struct tw_seg *s = write_and_open(path, ev, 60, 16 << 10, NULL);
+	tw_seg_close(s);
+	unsigned char *f = (unsigned char *)tw_test_read_file(path, &size);
+	static const struct {
+		uint32_t count;
+		int enc;
+		unsigned char lst[12];
+		size_t ln;
+		uint32_t want[8]; /* the ids when good */
+		int good;
+	} cases[] = {
+		{ 3, 0, { 2, 3, 50 }, 3, { 2, 5, 55 }, 1 },           /* delta */
+		{ 5, 1, { 1, 1, 3, 2 }, 4, { 1, 2, 7, 8, 9 }, 1 },    /* runs [1,2], 3 more than 3+1: 7..9 */
+		{ 4, 2, { 10, 0x0b, 0x02 }, 3, { 10, 11, 13, 19 }, 1 }, /* bitmap from 10 */
+		{ 3, 0, { 2, 0, 5 }, 3, { 0 }, 0 },                   /* delta gap 0: duplicate id */
+		{ 2, 0, { 2, 58 }, 2, { 0 }, 0 },                     /* delta past the 60 records */
+		{ 2, 0, { 2, 3, 4 }, 3, { 0 }, 0 },                   /* delta trailing bytes */
+		{ 5, 1, { 1, 1 }, 2, { 0 }, 0 },                      /* runs: fewer ids than count */
+		{ 2, 1, { 1, 3 }, 2, { 0 }, 0 },                      /* runs: more ids than count */
+		{ 3, 1, { 58, 2 }, 2, { 0 }, 0 },                     /* runs past the records */
+		{ 3, 1, { 0x7f, 0x7f, 0x7f, 0x7f }, 4, { 0 }, 0 },    /* runs: huge skip */
+		{ 3, 1, { 1, 0x80 }, 2, { 0 }, 0 },                   /* runs: truncated varint */
+		{ 3, 2, { 10, 0x0a }, 2, { 0 }, 0 },                  /* bitmap: first bit not set */
+		{ 2, 2, { 10, 0x01, 0x00 }, 3, { 0 }, 0 },            /* bitmap: zero last byte */
+		{ 3, 2, { 10, 0x03 }, 2, { 0 }, 0 },                  /* bitmap: popcount 2 != 3 */
+		{ 2, 2, { 55, 0x81 }, 2, { 0 }, 0 },                  /* bitmap: id 62 >= 60 */
+		{ 20, 2, { 0, 0xff }, 2, { 0 }, 0 },                  /* bitmap: count > 8 bits */
+		{ 1, 3, { 0 }, 1, { 0 }, 0 },                         /* unknown encoding */
+		{ 100, 1, { 0, 99 }, 2, { 0 }, 0 },                   /* count above the records */
+	};
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		unsigned char body[64];
+		size_t bn = one_list_body(body, cases[k].count, cases[k].enc, cases[k].lst, cases[k].ln);
+		rewrite_postings(f, size, TW_IX_SOURCE_IP, body, bn, bad);
+		cr_assert_eq(tw_seg_open(bad, &s, &err), TW_OK, "case %zu: %s", k, err.msg);
+		struct tw_ids ids = { 0 };
+		enum tw_rc rc = tw_seg_lookup(s, TW_IX_SOURCE_IP, TW_STR_LIT("v"), &ids, &err);
+		if (cases[k].good) {
+			cr_assert_eq(rc, TW_OK, "case %zu: %s", k, err.msg);
+			cr_assert_eq(ids.n, cases[k].count, "case %zu", k);
+			for (size_t i = 0; i < ids.n; i++)
+				cr_assert_eq(ids.v[i], cases[k].want[i], "case %zu id %zu", k, i);
+		} else {
+			cr_assert_eq(rc, TW_ECORRUPT, "case %zu decoded %zu ids", k, ids.n);
+			cr_assert(strstr(err.msg, "section postings[sourceIPAddress]") && strstr(err.msg, "bad.tws"),
+				  "case %zu: %s", k, err.msg);
+			cr_assert_eq(ids.n, 0, "case %zu", k);
+			ids.n = 0;
+			cr_assert_eq(tw_seg_lookup_prefix(s, TW_IX_SOURCE_IP, TW_STR_LIT(""), &ids, &err),
+				     TW_ECORRUPT, "case %zu", k);
+			cr_assert_eq(tw_seg_verify(s, NULL, NULL, &err), TW_ECORRUPT, "case %zu", k);
+		}
+		ids.n = 0;
+		cr_assert_eq(tw_seg_lookup(s, TW_IX_PRINCIPAL, TW_STR_LIT("a-run"), &ids, &err), TW_OK);
+		check_ids(&ids, ev, 60, TW_IX_PRINCIPAL, TW_STR_LIT("a-run"), 0);
+		tw_ids_free(&ids);
+		tw_seg_close(s);
+	}
+	/* two values each claiming all 60 records: more postings than a one-value field can have */
+	static const unsigned char two[] = { 2, 1, 'v', 60, 1, 2, 0, 59, 1, 'w', 60, 1, 2, 0, 59 };
+	rewrite_postings(f, size, TW_IX_SOURCE_IP, two, sizeof(two), bad);
+	cr_assert_eq(tw_seg_open(bad, &s, &err), TW_OK, "%s", err.msg);
+	struct tw_ids ids = { 0 };
+	cr_assert_eq(tw_seg_lookup(s, TW_IX_SOURCE_IP, TW_STR_LIT("v"), &ids, &err), TW_ECORRUPT);
+	cr_assert(strstr(err.msg, "section postings[sourceIPAddress]"), "%s", err.msg);
+	tw_seg_close(s);
+	/* the same with one of them: accepted (a run over every record) */
+	static const unsigned char one[] = { 1, 1, 'v', 60, 1, 2, 0, 59 };
+	rewrite_postings(f, size, TW_IX_SOURCE_IP, one, sizeof(one), bad);
+	cr_assert_eq(tw_seg_open(bad, &s, &err), TW_OK, "%s", err.msg);
+	cr_assert_eq(tw_seg_lookup(s, TW_IX_SOURCE_IP, TW_STR_LIT("v"), &ids, &err), TW_OK, "%s", err.msg);
+	cr_assert_eq(ids.n, 60);
+	cr_assert_eq(ids.v[59], 59);
+	tw_ids_free(&ids);
+	tw_seg_close(s);
+	free(f);
+	free(bad);
+	free(path);
+	tw_arena_free(&pool);
 	tw_test_tmpdir_free(dir);
 }
