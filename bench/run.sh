@@ -120,18 +120,27 @@ if [ "$ing_rc" -ne 0 ]; then
 	head -20 "$tmpd/err" >&2
 	exit 1
 fi
-store_bytes=$(du -sb "$tmpd/store" | cut -f1)
-quar=$(wc -c <"$tmpd/store/quarantine.jsonl" 2>/dev/null || echo 0)
-store_bytes=$((store_bytes - quar))
+store_size() { # bytes of the store directory, minus the (empty) quarantine file
+	b=$(du -sb "$tmpd/store" | cut -f1)
+	q=$(wc -c <"$tmpd/store/quarantine.jsonl" 2>/dev/null || echo 0)
+	echo $((b - q))
+}
+store_bytes=$(store_size)
+set -- $(measure "$bin" store compact "$tmpd/store")
+cmp_s=$1 cmp_rss=$2
+compact_bytes=$(store_size)
 set -- $(measure gzip -6 -c "$raw")
 gz6_s=$1
 echo
 echo "results: the store ($records records, rates over the uncompressed JSON):"
 row "trailwatch ingest" "$ing_s" "$records" "$ing_rss" ""
+row "trailwatch store compact (after)" "$cmp_s" "$records" "$cmp_rss" ""
 row "gzip -6 of the raw JSONL (yardstick)" "$gz6_s" "$records" 0 ""
-awk -v s="$store_bytes" -v u="$ubytes" -v g="$g9" -v z="$z19" -v a="$ing_s" -v b="$gz6_s" 'BEGIN {
-	printf "  sizes: raw JSONL %.1f MB, gzip -9 %.1f MB, zstd -19 %.1f MB, store %.1f MB (index included)\n",
-		u / 1e6, g / 1e6, z / 1e6, s / 1e6
-	printf "  store = %.3fx raw, %.3fx gzip -9, %.3fx zstd -19; ingest takes %.2fx the time of gzip -6\n",
-		s / u, s / g, s / z, a / b }'
+awk -v s="$store_bytes" -v c="$compact_bytes" -v u="$ubytes" -v g="$g9" -v z="$z19" -v a="$ing_s" -v b="$gz6_s" 'BEGIN {
+	printf "  sizes: raw JSONL %.1f MB, gzip -9 %.1f MB, zstd -19 %.1f MB\n", u / 1e6, g / 1e6, z / 1e6
+	printf "  store after ingest:  %.1f MB = %.3fx raw, %.3fx gzip -9, %.3fx zstd -19 (index included)\n",
+		s / 1e6, s / u, s / g, s / z
+	printf "  store after compact: %.1f MB = %.3fx raw, %.3fx gzip -9, %.3fx zstd -19\n",
+		c / 1e6, c / u, c / g, c / z
+	printf "  ingest takes %.2fx the time of gzip -6 on the same records\n", a / b }'
 "$bin" store stats "$tmpd/store" | sed 's/^/  /'
