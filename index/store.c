@@ -7,6 +7,7 @@
  *   DIR/MANIFEST          which segments are live, and the WAL seq sealed through (text, CRC-32C)
  *   DIR/MANIFEST.tmp      a MANIFEST being written (ignored and overwritten)
  *   DIR/wal               index/wal.h
+ *   DIR/wal.sealing       a frozen WAL being sealed (the writer appends to a fresh wal meanwhile)
  *   DIR/seg/NNNNNNNN.tws  segments (index/segment.h), numbered 1, 2, 3 ... never reused
  *
  *   MANIFEST, version 1 (every line ends in \n, numbers in decimal, no other whitespace):
@@ -23,12 +24,16 @@
  *  2. The MANIFEST is replaced only atomically (MANIFEST.tmp written, fsynced, renamed, directory
  *     fsynced): a reader or a crash sees the old one or the new one whole. Its CRC catches media
  *     damage; a bad one is TW_ECORRUPT, never "empty store".
- *  3. A record is in exactly one place: a live segment, or a WAL frame with seq > sealed-seq.
- *     Seal order: (a) write seg/N.tws (atomically, by tw_segw), (b) MANIFEST with N and
- *     sealed-seq = last sealed frame, (c) tw_wal_reset, (d) clear the in-memory WAL id set. A crash
- *     after (a) leaves an orphan file (deleted on open, the frames still count); after (b) leaves
- *     frames with seq <= sealed-seq in the WAL, which everybody skips. WAL seqs never go back
- *     (tw_wal_reset keeps them; a new WAL starts at sealed-seq + 1; open refuses a WAL behind).
+ *  3. A record is in exactly one place: a live segment, or a frame with seq > sealed-seq of wal
+ *     or wal.sealing. Seal order: (a) rename wal -> wal.sealing, fsync dir, create a fresh wal
+ *     (seqs continue); (b) write seg/N.tws from the in-memory copy of wal.sealing's payloads
+ *     (atomically, by tw_segw; on the sealer thread when seal_async); (c) MANIFEST with N and
+ *     sealed-seq = wal.sealing's last frame; (d) unlink wal.sealing, fsync dir, forget its keys.
+ *     A crash after (a) leaves wal.sealing (replayed at open; its frames still count, plus an
+ *     orphan after (b)); after (c) leaves frames <= sealed-seq in wal.sealing, which everybody
+ *     skips and open deletes. WAL seqs never go back (a new WAL starts at sealed-seq + 1 or after
+ *     wal.sealing's last frame; open refuses a WAL behind). At most one seal in flight; (c)-(d)
+ *     run on the writer's thread, so s->segs, s->man and the key sets have one owner.
  *  4. Files in seg/ that the MANIFEST does not name are garbage from a seal, compaction or
  *     retention cut short; the writer deletes them at open. Segment numbers are never reused
  *     (next-segment only grows, and open bumps it past any file it finds).
@@ -36,8 +41,8 @@
  *     reader holding an old snapshot keeps its open (mmap'ed) files; a crash in between leaves
  *     orphans (invariant 4), never a MANIFEST naming a missing file.
  *  6. Dedup: a record's key is "I" + eventID, or when it has none "C" + kind + time + raw length +
- *     a 128-bit hash of raw (content). An appended record is skipped when its key is in the WAL set
- *     (keys of the frames after sealed-seq, rebuilt at open), earlier in the same batch, or in a
+ *     a 128-bit hash of raw (content). An appended record is skipped when its key is in a WAL set
+ *     (keys of the frames after sealed-seq of wal and of wal.sealing, rebuilt at open), earlier in the same batch, or in a
  *     live segment whose [tmin, tmax] holds its time (tw_seg_has_id; for id-less records a per-
  *     segment content set built on first need). Ids are compared exactly, never by hash alone.
  *  7. A batch is acknowledged (TW_OK) only after its frame is durable. Any I/O failure of the
@@ -56,6 +61,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -481,10 +488,36 @@ struct livseg {
 	struct kset *content; /* content keys of its id-less records, built on first need; or NULL */
 };
 
+/* The unsealed frames of one WAL file, kept in memory as the payloads written (so a seal neither
+ * re-reads nor re-checks the file), with the dedup keys of their records. */
+struct gen {
+	struct tw_buf bytes; /* the payloads, back to back */
+	uint64_t *ends;      /* end offset in bytes of each frame's payload */
+	size_t n;            /* frames */
+	size_t cap;          /* entries allocated in ends */
+	uint64_t last_seq;   /* seq of the last frame; 0 when n == 0 */
+	struct kset keys;    /* keys of their records (invariant 6) */
+};
+
+/* A seal's build step (decode, sort, write seg/N.tws): runs on the sealer thread or inline. */
+struct sealjob {
+	pthread_t th;        /* the sealer thread while running */
+	int running;         /* 1: th started and not joined yet */
+	atomic_int done;     /* set by the thread when it finished (join will not block) */
+	uint64_t num;        /* the segment number it writes */
+	char *path;          /* seg/N.tws */
+	const struct gen *g; /* the frames it seals (the store's frozen generation; read only) */
+	const struct tw_seg_opts *so; /* segment options */
+	int made;            /* out: 1 if a segment was written (0 when the frames held no record) */
+	enum tw_rc rc;       /* out: the result */
+	struct tw_err err;   /* out: the error */
+};
+
 struct tw_store {
 	char *dir;           /* the directory */
 	char *segdir;        /* dir/seg */
 	char *walpath;       /* dir/wal */
+	char *sealpath;      /* dir/wal.sealing: a frozen WAL being sealed */
 	char *manpath;       /* dir/MANIFEST */
 	char *mantmp;        /* dir/MANIFEST.tmp */
 	int lockfd;          /* dir/LOCK, flock'ed; -1 when not open */
@@ -493,11 +526,12 @@ struct tw_store {
 	struct manifest man; /* the current MANIFEST */
 	struct livseg *segs; /* live segments, in MANIFEST order */
 	size_t nsegs;        /* entries in segs (== man.n) */
-	struct kset walset;  /* keys of the records in WAL frames after man.sealed_seq */
-	uint64_t wal_frames; /* frames after man.sealed_seq in the WAL */
-	int64_t oldest_ms;   /* when the oldest unsealed frame was appended (or found at open); 0 none */
+	struct gen act;      /* frames of wal after man.sealed_seq */
+	struct gen frz;      /* frames of wal.sealing after man.sealed_seq (when has_frz) */
+	int has_frz;         /* 1 while wal.sealing exists with unsealed frames */
+	struct sealjob job;  /* the seal of frz, when running */
+	int64_t oldest_ms;   /* when the oldest frame of act was appended (or found at open); 0 none */
 	struct tw_buf key;   /* scratch: one key */
-	struct tw_buf payload; /* scratch: one encoded batch */
 	int stopped;         /* invariant 7: set after an I/O failure */
 	char stop_msg[256];  /* the first failure */
 };
@@ -505,7 +539,8 @@ struct tw_store {
 void tw_store_opts_default(struct tw_store_opts *o)
 {
 	memset(o, 0, sizeof *o);
-	o->seal_bytes = 96ull << 20;
+	o->seal_bytes = 64ull << 20;
+	o->seal_async = 1;
 	o->seal_age_ms = 5 * 60 * 1000;
 	tw_seg_opts_default(&o->seg);
 }
@@ -675,9 +710,50 @@ static enum tw_rc remove_orphans(struct tw_store *s, uint64_t *removed, uint64_t
 	return rc;
 }
 
-/* Adds the keys of one batch payload to s->walset. */
-static enum tw_rc load_payload_keys(struct tw_store *s, const void *payload, size_t n, struct tw_batch *tmp,
-				    struct tw_err *err)
+static void gen_init(struct gen *g)
+{
+	memset(g, 0, sizeof *g);
+	tw_buf_init(&g->bytes, KEYS_MAX);
+	kset_init(&g->keys);
+}
+
+static void gen_free(struct gen *g)
+{
+	tw_buf_free(&g->bytes);
+	free(g->ends);
+	kset_free(&g->keys);
+	memset(g, 0, sizeof *g);
+}
+
+/* Empties g, keeping its memory for the next WAL. */
+static void gen_clear(struct gen *g)
+{
+	tw_buf_reset(&g->bytes);
+	g->n = 0;
+	g->last_seq = 0;
+	kset_clear(&g->keys);
+}
+
+/* Records that the payload ending at g->bytes.n is frame seq. */
+static enum tw_rc gen_push(struct gen *g, uint64_t seq, struct tw_err *err)
+{
+	if (g->n == g->cap) {
+		size_t ncap = g->cap ? g->cap * 2 : 1024;
+		uint64_t *p = realloc(g->ends, ncap * sizeof *p);
+
+		if (!p)
+			return tw_err_set(err, TW_ENOMEM, "out of memory");
+		g->ends = p;
+		g->cap = ncap;
+	}
+	g->ends[g->n++] = g->bytes.n;
+	g->last_seq = seq;
+	return TW_OK;
+}
+
+/* Adds the keys of one batch payload to g->keys. */
+static enum tw_rc load_payload_keys(struct tw_store *s, struct gen *g, const void *payload, size_t n,
+				    struct tw_batch *tmp, struct tw_err *err)
 {
 	enum tw_rc rc;
 	size_t i;
@@ -691,15 +767,15 @@ static enum tw_rc load_payload_keys(struct tw_store *s, const void *payload, siz
 		if ((rc = ev_key(&tmp->ev[i], &s->key, err)))
 			return rc;
 		h = kset_hash(s->key.p, s->key.n);
-		if (!kset_has(&s->walset, s->key.p, s->key.n, h) &&
-		    (rc = kset_add(&s->walset, s->key.p, s->key.n, h, err)))
+		if (!kset_has(&g->keys, s->key.p, s->key.n, h) &&
+		    (rc = kset_add(&g->keys, s->key.p, s->key.n, h, err)))
 			return rc;
 	}
 	return TW_OK;
 }
 
-/* Reads the WAL frames after sealed_seq into the dedup set. */
-static enum tw_rc load_wal_keys(struct tw_store *s, struct tw_err *err)
+/* Reads the frames of the WAL at path after sealed_seq into g (payloads and keys). */
+static enum tw_rc load_gen(struct tw_store *s, const char *path, struct gen *g, struct tw_err *err)
 {
 	struct tw_wal_reader *r = NULL;
 	struct tw_batch tmp;
@@ -709,16 +785,16 @@ static enum tw_rc load_wal_keys(struct tw_store *s, struct tw_err *err)
 	enum tw_rc rc;
 
 	tw_batch_init(&tmp);
-	if ((rc = tw_wal_reader_open(s->walpath, &r, err)))
+	if ((rc = tw_wal_reader_open(path, &r, err)))
 		goto out;
 	while ((rc = tw_wal_reader_next(r, &seq, &payload, &n, err)) == TW_OK) {
 		if (seq <= s->man.sealed_seq)
 			continue;
-		if ((rc = load_payload_keys(s, payload, n, &tmp, err))) {
-			tw_err_prefix(err, "%s: frame seq %" PRIu64, s->walpath, seq);
+		if ((rc = load_payload_keys(s, g, payload, n, &tmp, err)) ||
+		    (rc = tw_buf_append(&g->bytes, payload, n, err)) || (rc = gen_push(g, seq, err))) {
+			tw_err_prefix(err, "%s: frame seq %" PRIu64, path, seq);
 			goto out;
 		}
-		s->wal_frames++;
 	}
 	if (rc == TW_ENOENT) {
 		tw_err_clear(err);
@@ -765,6 +841,50 @@ static enum tw_rc take_lock(struct tw_store *s, struct tw_err *err)
 	return TW_OK;
 }
 
+static int file_exists(const char *path)
+{
+	struct stat sb;
+
+	return stat(path, &sb) == 0;
+}
+
+/* Recovers a frozen WAL (wal.sealing) left by a seal cut short: its frames after sealed-seq go
+ * into s->frz (sealed by the next seal); when none are left, the file is removed. *next is the
+ * seq after its last frame (0 when there is no such file). */
+static enum tw_rc recover_frozen(struct tw_store *s, uint64_t *next, uint64_t *cut, struct tw_err *err)
+{
+	struct tw_wal_recovery wr;
+	struct tw_wal_opts wo;
+	struct tw_wal *w = NULL;
+	enum tw_rc rc;
+	int e;
+
+	*next = 0;
+	if (!file_exists(s->sealpath))
+		return TW_OK;
+	memset(&wo, 0, sizeof wo);
+	wo.first_seq = s->man.sealed_seq + 1;
+	if (s->o.io)
+		wo.io = *s->o.io;
+	if ((rc = tw_wal_open(s->sealpath, &wo, &w, &wr, err)))
+		return rc;
+	*next = tw_wal_next_seq(w);
+	*cut += wr.cut_bytes;
+	tw_wal_close(w);
+	if ((rc = load_gen(s, s->sealpath, &s->frz, err)))
+		return rc;
+	if (s->frz.n) {
+		s->has_frz = 1;
+		return TW_OK;
+	}
+	/* every frame is sealed already (a crash after the MANIFEST, before the unlink) */
+	if (unlink(s->sealpath) != 0 && errno != ENOENT)
+		return tw_err_set(err, TW_EIO, "%s: unlink: %s", s->sealpath, strerror(errno));
+	if ((e = fsync_dir(s->dir)) != 0)
+		return tw_err_set(err, TW_EIO, "%s: fsync: %s", s->dir, strerror(e));
+	return TW_OK;
+}
+
 enum tw_rc tw_store_open(const char *dir, const struct tw_store_opts *opts, struct tw_store **out,
 			 struct tw_store_recovery *rec, struct tw_err *err)
 {
@@ -772,7 +892,7 @@ enum tw_rc tw_store_open(const char *dir, const struct tw_store_opts *opts, stru
 	struct tw_wal_recovery wr;
 	struct tw_wal_opts wo;
 	struct tw_store *s;
-	uint64_t maxnum = 0;
+	uint64_t maxnum = 0, frz_next = 0;
 	enum tw_rc rc;
 	size_t i;
 
@@ -780,21 +900,22 @@ enum tw_rc tw_store_open(const char *dir, const struct tw_store_opts *opts, stru
 	if (!(s = calloc(1, sizeof *s)))
 		return tw_err_set(err, TW_ENOMEM, "out of memory opening store %s", dir);
 	s->lockfd = -1;
-	kset_init(&s->walset);
+	gen_init(&s->act);
+	gen_init(&s->frz);
 	tw_buf_init(&s->key, (size_t)1 << 30);
-	tw_buf_init(&s->payload, TW_WAL_MAX_FRAME_LIMIT);
 	if (opts)
 		s->o = *opts;
 	else
 		tw_store_opts_default(&s->o);
 	if (!s->o.seal_bytes)
-		s->o.seal_bytes = 96ull << 20;
+		s->o.seal_bytes = 64ull << 20;
 	s->dir = strdup(dir);
 	s->segdir = path_join(dir, "seg");
 	s->walpath = path_join(dir, "wal");
+	s->sealpath = path_join(dir, "wal.sealing");
 	s->manpath = path_join(dir, "MANIFEST");
 	s->mantmp = path_join(dir, "MANIFEST.tmp");
-	if (!s->dir || !s->segdir || !s->walpath || !s->manpath || !s->mantmp) {
+	if (!s->dir || !s->segdir || !s->walpath || !s->sealpath || !s->manpath || !s->mantmp) {
 		rc = tw_err_set(err, TW_ENOMEM, "out of memory opening store %s", dir);
 		goto fail;
 	}
@@ -812,8 +933,10 @@ enum tw_rc tw_store_open(const char *dir, const struct tw_store_opts *opts, stru
 		goto fail;
 	unlink(s->mantmp); /* a MANIFEST write cut short */
 
+	if ((rc = recover_frozen(s, &frz_next, &r.wal_bytes_cut, err)))
+		goto fail;
 	memset(&wo, 0, sizeof wo);
-	wo.first_seq = s->man.sealed_seq + 1;
+	wo.first_seq = s->man.sealed_seq + 1 > frz_next ? s->man.sealed_seq + 1 : frz_next;
 	if (s->o.io)
 		wo.io = *s->o.io;
 	if ((rc = tw_wal_open(s->walpath, &wo, &s->wal, &wr, err)))
@@ -825,7 +948,13 @@ enum tw_rc tw_store_open(const char *dir, const struct tw_store_opts *opts, stru
 				s->man.sealed_seq);
 		goto fail;
 	}
-	r.wal_bytes_cut = wr.cut_bytes;
+	if (frz_next && wr.frames && wr.first_seq < frz_next) {
+		rc = tw_err_set(err, TW_ECORRUPT,
+				"%s: WAL starts at seq %" PRIu64 ", inside %s (which ends before %" PRIu64 ")",
+				s->walpath, wr.first_seq, s->sealpath, frz_next);
+		goto fail;
+	}
+	r.wal_bytes_cut += wr.cut_bytes;
 
 	if ((rc = remove_orphans(s, &r.orphans_removed, &maxnum, err)))
 		goto fail;
@@ -842,10 +971,10 @@ enum tw_rc tw_store_open(const char *dir, const struct tw_store_opts *opts, stru
 			goto fail;
 		s->nsegs++;
 	}
-	if ((rc = load_wal_keys(s, err)))
+	if ((rc = load_gen(s, s->walpath, &s->act, err)))
 		goto fail;
-	r.wal_frames = s->wal_frames;
-	if (s->wal_frames)
+	r.wal_frames = s->act.n + s->frz.n;
+	if (s->act.n)
 		s->oldest_ms = now_ms(s);
 	{
 		size_t k = 0;
@@ -867,30 +996,36 @@ fail:
 	return rc;
 }
 
+static enum tw_rc seal_wait(struct tw_store *s, struct tw_err *err);
+
 enum tw_rc tw_store_close(struct tw_store *s, struct tw_err *err)
 {
+	enum tw_rc rc = TW_OK;
 	size_t i;
 
-	(void)err;
 	if (!s)
 		return TW_OK;
+	/* a seal in flight finishes (its segment goes into the MANIFEST unless the writer stopped) */
+	if (s->job.running)
+		rc = seal_wait(s, err);
 	tw_wal_close(s->wal);
 	for (i = 0; i < s->nsegs; i++)
 		livseg_clear(&s->segs[i]);
 	free(s->segs);
 	man_free(&s->man);
-	kset_free(&s->walset);
+	gen_free(&s->act);
+	gen_free(&s->frz);
 	tw_buf_free(&s->key);
-	tw_buf_free(&s->payload);
 	if (s->lockfd >= 0)
 		close(s->lockfd);
 	free(s->dir);
 	free(s->segdir);
 	free(s->walpath);
+	free(s->sealpath);
 	free(s->manpath);
 	free(s->mantmp);
 	free(s);
-	return TW_OK;
+	return rc;
 }
 
 /* Builds l->content: the content keys of the segment's records that have no event id. */
@@ -968,13 +1103,18 @@ static int in_segments(struct tw_store *s, const struct tw_event *ev, struct tw_
 	return 0;
 }
 
+static enum tw_rc seal_start(struct tw_store *s, struct tw_err *err);
+static enum tw_rc seal_reap_if_done(struct tw_store *s, struct tw_err *err);
+
 static enum tw_rc maybe_seal(struct tw_store *s, struct tw_err *err)
 {
-	int due = tw_wal_size(s->wal) >= s->o.seal_bytes;
-
-	if (!due && s->o.seal_age_ms > 0 && s->oldest_ms && now_ms(s) - s->oldest_ms >= s->o.seal_age_ms)
-		due = 1;
-	return due ? tw_store_seal(s, err) : TW_OK;
+	if (tw_wal_size(s->wal) >= s->o.seal_bytes)
+		return s->o.seal_async ? seal_start(s, err) : tw_store_seal(s, err);
+	if (s->o.seal_age_ms > 0 && s->oldest_ms && now_ms(s) - s->oldest_ms >= s->o.seal_age_ms)
+		return tw_store_seal(s, err);
+	if (s->has_frz && !s->job.running && s->o.seal_async) /* recovered at open: seal it now */
+		return seal_start(s, err);
+	return TW_OK;
 }
 
 enum tw_rc tw_store_append(struct tw_store *s, const struct tw_batch *batch, struct tw_store_append_result *res,
@@ -986,7 +1126,7 @@ enum tw_rc tw_store_append(struct tw_store *s, const struct tw_batch *batch, str
 	size_t i, nkeep = 0;
 	enum tw_rc rc;
 
-	if ((rc = check_stopped(s, err)))
+	if ((rc = check_stopped(s, err)) || (rc = seal_reap_if_done(s, err)))
 		return rc;
 	kset_init(&local);
 	if (batch->n && !(keep = malloc(batch->n * sizeof *keep))) {
@@ -1001,7 +1141,8 @@ enum tw_rc tw_store_append(struct tw_store *s, const struct tw_batch *batch, str
 		if ((rc = ev_key(ev, &s->key, err)))
 			goto out;
 		h = kset_hash(s->key.p, s->key.n);
-		if (kset_has(&s->walset, s->key.p, s->key.n, h) || kset_has(&local, s->key.p, s->key.n, h)) {
+		if (kset_has(&s->act.keys, s->key.p, s->key.n, h) || kset_has(&s->frz.keys, s->key.p, s->key.n, h) ||
+		    kset_has(&local, s->key.p, s->key.n, h)) {
 			out.duplicates++;
 			continue;
 		}
@@ -1021,22 +1162,33 @@ enum tw_rc tw_store_append(struct tw_store *s, const struct tw_batch *batch, str
 		keep[nkeep++] = *ev;
 	}
 	if (nkeep) {
-		tw_buf_reset(&s->payload);
-		if ((rc = tw_evcodec_encode_batch(&s->payload, keep, nkeep, err)))
+		struct gen *g = &s->act;
+		size_t off = g->bytes.n;
+		uint64_t seq = 0;
+
+		/* the payload goes straight into the in-memory copy of the WAL (reserved once) */
+		if (!g->bytes.cap && (rc = tw_buf_reserve(&g->bytes, (size_t)(s->o.seal_bytes < (1ull << 30) ?
+									     s->o.seal_bytes : (1ull << 30)) + (1u << 20), err)))
 			goto out;
-		if ((rc = tw_wal_append(s->wal, s->payload.p, s->payload.n, NULL, err))) {
+		if ((rc = tw_evcodec_encode_batch(&g->bytes, keep, nkeep, err)))
+			goto out;
+		if ((rc = tw_wal_append(s->wal, g->bytes.p + off, g->bytes.n - off, &seq, err))) {
+			g->bytes.n = off;
 			if (rc != TW_ELIMIT)
 				stop(s, rc, err);
 			goto out;
 		}
-		if (!s->wal_frames++)
+		/* memory only from here; on ENOMEM a later duplicate could slip in, so stop */
+		if ((rc = gen_push(g, seq, err))) {
+			stop(s, rc, err);
+			goto out;
+		}
+		if (g->n == 1)
 			s->oldest_ms = now_ms(s);
-		/* merge the batch's keys into the WAL set (memory only; on ENOMEM a later duplicate
-		 * could slip in, so stop) */
 		for (i = 0; i < local.cap; i++) {
 			const struct kslot *k = &local.t[i];
 
-			if (k->h && (rc = kset_add(&s->walset, local.keys.p + k->off, k->len, k->h, err))) {
+			if (k->h && (rc = kset_add(&g->keys, local.keys.p + k->off, k->len, k->h, err))) {
 				stop(s, rc, err);
 				goto out;
 			}
@@ -1162,66 +1314,407 @@ static enum tw_rc unlink_seg(struct tw_store *s, uint64_t num, struct tw_err *er
 	return TW_OK;
 }
 
-enum tw_rc tw_store_seal(struct tw_store *s, struct tw_err *err)
+/* ---- sealing (invariant 3) ---------------------------------------------------------------- */
+
+/* Reads the LEB128 count that starts a batch payload; 0 when it does not parse (the decode then
+ * reports the damage). */
+static uint64_t payload_count(const unsigned char *p, size_t n)
 {
-	struct manifest nm = { 0 };
-	struct tw_batch batch;
-	char name[32], *path = NULL;
-	uint64_t last = 0, num;
-	enum tw_rc rc;
+	uint64_t v = 0;
+	size_t i;
 
-	if ((rc = check_stopped(s, err)))
-		return rc;
-	tw_batch_init(&batch);
-	if ((rc = read_unsealed(s->walpath, s->man.sealed_seq, &batch, &last, err)))
-		goto fail;
-	if (last == 0) { /* nothing after sealed_seq: drop sealed leftovers, if any */
-		if (tw_wal_size(s->wal) > TW_WAL_HEADER_SIZE && (rc = tw_wal_reset(s->wal, err)))
-			goto fail;
-		goto done;
+	for (i = 0; i < n && i < 10; i++) {
+		v |= (uint64_t)(p[i] & 0x7f) << (7 * i);
+		if (!(p[i] & 0x80))
+			return v;
 	}
-	num = s->man.next_seg;
-	if (batch.n) {
-		struct tw_seg_info info;
+	return 0;
+}
 
-		seg_name(name, sizeof name, num);
-		if (!(path = path_join(s->segdir, name))) {
-			rc = tw_err_set(err, TW_ENOMEM, "out of memory");
-			goto fail;
+/* Ranks of one string field: events with equal values get equal ranks, and rank order is
+ * tw_seg_order's byte order, so sorting compares small integers instead of long ARNs that share
+ * their first 20 bytes. One hash probe per event, then a sort of the distinct values only. */
+struct rank_slot {
+	uint64_t h;    /* hash of the value; 0 = empty */
+	uint32_t rep;  /* an event holding the value */
+	uint32_t id;   /* distinct value number */
+};
+
+static int str_order(struct tw_str a, struct tw_str b)
+{
+	size_t m = a.n < b.n ? a.n : b.n;
+	int c = m ? memcmp(a.p, b.p, m) : 0;
+
+	if (c)
+		return c < 0 ? -1 : 1;
+	return a.n < b.n ? -1 : a.n > b.n;
+}
+
+/* Context of the qsort_r calls below. */
+struct rank_ctx {
+	const struct tw_event *ev; /* the events */
+	int f;                     /* the field (enum tw_field) */
+};
+
+static int rep_cmp(const void *a, const void *b, void *vctx)
+{
+	const struct rank_ctx *c = vctx;
+
+	return str_order(c->ev[*(const uint32_t *)a].f[c->f], c->ev[*(const uint32_t *)b].f[c->f]);
+}
+
+static enum tw_rc rank_field(const struct tw_event *ev, size_t n, int f, uint32_t *rank, struct tw_err *err)
+{
+	struct rank_ctx ctx = { ev, f };
+	size_t cap = 1024, i, j, d = 0;
+	struct rank_slot *t;
+	uint32_t *reps, *pos;
+
+	while (cap < n * 2)
+		cap *= 2;
+	t = calloc(cap, sizeof *t);
+	reps = malloc((n ? n : 1) * sizeof *reps);
+	pos = malloc((n ? n : 1) * sizeof *pos);
+	if (!t || !reps || !pos) {
+		free(t);
+		free(reps);
+		free(pos);
+		return tw_err_set(err, TW_ENOMEM, "out of memory sorting %zu records", n);
+	}
+	for (i = 0; i < n; i++) {
+		struct tw_str v = ev[i].f[f];
+		uint64_t h = hash64(v.p, v.n, 0x2545f4914f6cdd1dull);
+
+		h = h ? h : 1;
+		for (j = h & (cap - 1); t[j].h; j = (j + 1) & (cap - 1))
+			if (t[j].h == h && str_order(ev[t[j].rep].f[f], v) == 0)
+				break;
+		if (!t[j].h) {
+			t[j].h = h;
+			t[j].rep = (uint32_t)i;
+			t[j].id = (uint32_t)d;
+			reps[d++] = (uint32_t)i;
 		}
-		if ((rc = tw_seg_write(path, batch.ev, batch.n, &s->o.seg, &info, err)))
-			goto fail;
-		if (crash_here(s, TW_STORE_CRASH_SEAL_SEGMENT, err)) {
-			rc = TW_EIO;
+		rank[i] = t[j].id; /* the distinct number for now */
+	}
+	/* sort the distinct values; pos[id] = its rank */
+	{
+		uint32_t *order = malloc((d ? d : 1) * sizeof *order);
+
+		if (!order) {
+			free(t);
+			free(reps);
+			free(pos);
+			return tw_err_set(err, TW_ENOMEM, "out of memory sorting %zu records", n);
+		}
+		for (i = 0; i < d; i++)
+			order[i] = reps[i];
+		qsort_r(order, d, sizeof *order, rep_cmp, &ctx);
+		/* order[k] is an event whose value has rank k; its distinct number is rank[order[k]] */
+		for (i = 0; i < d; i++)
+			pos[rank[order[i]]] = (uint32_t)i;
+		free(order);
+	}
+	for (i = 0; i < n; i++)
+		rank[i] = pos[rank[i]];
+	free(t);
+	free(reps);
+	free(pos);
+	return TW_OK;
+}
+
+/* One record's sort key: tw_seg_order with the three strings replaced by their ranks. */
+struct skey {
+	uint64_t k1; /* principal rank << 32 | event source rank */
+	int64_t t;   /* time_ms */
+	uint32_t k2; /* event name rank */
+	uint32_t i;  /* the event */
+};
+
+static int skey_cmp(const void *pa, const void *pb, void *vev)
+{
+	const struct skey *a = pa, *b = pb;
+	const struct tw_event *ev = vev;
+
+	if (a->k1 != b->k1)
+		return a->k1 < b->k1 ? -1 : 1;
+	if (a->k2 != b->k2)
+		return a->k2 < b->k2 ? -1 : 1;
+	if (a->t != b->t)
+		return a->t < b->t ? -1 : 1;
+	return str_order(ev[a->i].f[TW_F_EVENT_ID], ev[b->i].f[TW_F_EVENT_ID]);
+}
+
+/* Writes the records of g (decoded zero copy) as segment path, in tw_seg_order. *made = 0 when g
+ * holds no record. Touches nothing but g (read only), path and its own memory: safe on the sealer
+ * thread while the writer appends. */
+static enum tw_rc seal_build(const struct gen *g, const char *path, const struct tw_seg_opts *so, int *made,
+			     struct tw_err *err)
+{
+	struct tw_batch batch;
+	struct tw_segw *w = NULL;
+	struct skey *keys = NULL;
+	uint32_t *rp = NULL, *rs = NULL, *rn = NULL;
+	uint64_t total = 0;
+	enum tw_rc rc = TW_OK;
+	size_t i;
+
+	*made = 0;
+	tw_batch_init(&batch);
+	for (i = 0; i < g->n; i++) {
+		uint64_t start = i ? g->ends[i - 1] : 0;
+
+		total += payload_count((const unsigned char *)g->bytes.p + start, g->ends[i] - start);
+	}
+	if (total > UINT32_MAX)
+		return tw_err_set(err, TW_ELIMIT, "seal of %" PRIu64 " records: over 2^32", total);
+	if (total && !(batch.ev = malloc(total * sizeof *batch.ev))) {
+		rc = tw_err_set(err, TW_ENOMEM, "out of memory sealing %" PRIu64 " records", total);
+		goto out;
+	}
+	batch.cap = total;
+	for (i = 0; i < g->n; i++) {
+		uint64_t start = i ? g->ends[i - 1] : 0;
+
+		if ((rc = tw_evcodec_decode_batch(g->bytes.p + start, g->ends[i] - start, TW_EVCODEC_BORROW, &batch,
+						  err))) {
+			tw_err_prefix(err, "sealing frame %zu", i);
 			goto out;
 		}
 	}
-	if ((rc = man_derive(&s->man, NULL, 0, batch.n ? num : 0, &nm, err)))
-		goto fail;
-	nm.sealed_seq = last;
-	if ((rc = man_write(s, &nm, err)))
-		goto fail;
-	if (crash_here(s, TW_STORE_CRASH_SEAL_MANIFEST, err)) {
-		rc = TW_EIO;
+	if (!batch.n)
+		goto out;
+	keys = malloc(batch.n * sizeof *keys);
+	rp = malloc(batch.n * sizeof *rp);
+	rs = malloc(batch.n * sizeof *rs);
+	rn = malloc(batch.n * sizeof *rn);
+	if (!keys || !rp || !rs || !rn) {
+		rc = tw_err_set(err, TW_ENOMEM, "out of memory sealing %zu records", batch.n);
 		goto out;
 	}
-	if ((rc = sync_segs(s, err)))
-		goto fail;
-	if ((rc = tw_wal_reset(s->wal, err)))
-		goto fail;
-done:
-	kset_clear(&s->walset);
-	s->wal_frames = 0;
-	s->oldest_ms = 0;
-	rc = TW_OK;
-	goto out;
-fail:
-	stop(s, rc, err);
+	if ((rc = rank_field(batch.ev, batch.n, TW_F_PRINCIPAL, rp, err)) ||
+	    (rc = rank_field(batch.ev, batch.n, TW_F_EVENT_SOURCE, rs, err)) ||
+	    (rc = rank_field(batch.ev, batch.n, TW_F_EVENT_NAME, rn, err)))
+		goto out;
+	for (i = 0; i < batch.n; i++) {
+		keys[i].k1 = (uint64_t)rp[i] << 32 | rs[i];
+		keys[i].k2 = rn[i];
+		keys[i].t = batch.ev[i].time_ms;
+		keys[i].i = (uint32_t)i;
+	}
+	free(rp);
+	free(rs);
+	free(rn);
+	rp = rs = rn = NULL;
+	qsort_r(keys, batch.n, sizeof *keys, skey_cmp, batch.ev);
+	if ((rc = tw_segw_open(path, so, &w, err)))
+		goto out;
+	for (i = 0; i < batch.n; i++)
+		if ((rc = tw_segw_add(w, &batch.ev[keys[i].i], err)))
+			goto out;
+	rc = tw_segw_finish(w, NULL, err);
+	w = NULL;
+	if (!rc)
+		*made = 1;
 out:
-	man_free(&nm);
-	free(path);
+	tw_segw_abort(w);
+	free(keys);
+	free(rp);
+	free(rs);
+	free(rn);
 	tw_batch_free(&batch);
 	return rc;
+}
+
+static void *seal_thread(void *arg)
+{
+	struct sealjob *j = arg;
+
+	tw_err_clear(&j->err);
+	j->rc = seal_build(j->g, j->path, j->so, &j->made, &j->err);
+	atomic_store(&j->done, 1);
+	return NULL;
+}
+
+/* Moves wal to wal.sealing and starts a fresh wal whose seqs continue; act becomes frz. */
+static enum tw_rc rotate(struct tw_store *s, struct tw_err *err)
+{
+	struct tw_wal_opts wo;
+	struct gen tmp;
+	uint64_t next = tw_wal_next_seq(s->wal);
+	enum tw_rc rc;
+	int e;
+
+	if (rename(s->walpath, s->sealpath) != 0)
+		return stop(s, tw_err_set(err, TW_EIO, "rename %s -> %s: %s", s->walpath, s->sealpath,
+					  strerror(errno)), err);
+	if ((e = fsync_dir(s->dir)) != 0)
+		return stop(s, tw_err_set(err, TW_EIO, "%s: fsync: %s", s->dir, strerror(e)), err);
+	tmp = s->frz;
+	s->frz = s->act;
+	s->act = tmp;
+	gen_clear(&s->act);
+	s->has_frz = 1;
+	s->oldest_ms = 0;
+	tw_wal_close(s->wal);
+	s->wal = NULL;
+	if (crash_here(s, TW_STORE_CRASH_ROTATE_RENAMED, err))
+		return TW_EIO;
+	memset(&wo, 0, sizeof wo);
+	wo.first_seq = next;
+	if (s->o.io)
+		wo.io = *s->o.io;
+	if ((rc = tw_wal_open(s->walpath, &wo, &s->wal, NULL, err)))
+		return stop(s, rc, err);
+	if (crash_here(s, TW_STORE_CRASH_ROTATE_DONE, err))
+		return TW_EIO;
+	return TW_OK;
+}
+
+/* After the build of s->frz: the MANIFEST takes the segment and sealed-seq, then wal.sealing goes. */
+static enum tw_rc seal_commit(struct tw_store *s, struct sealjob *j, struct tw_err *err)
+{
+	struct manifest nm = { 0 };
+	enum tw_rc rc;
+	int e;
+
+	if (j->rc) {
+		if (err)
+			*err = j->err;
+		return stop(s, j->rc, err);
+	}
+	if (crash_here(s, TW_STORE_CRASH_SEAL_SEGMENT, err))
+		return TW_EIO;
+	if ((rc = man_derive(&s->man, NULL, 0, j->made ? j->num : 0, &nm, err)))
+		return stop(s, rc, err);
+	nm.sealed_seq = s->frz.last_seq;
+	if ((rc = man_write(s, &nm, err))) {
+		man_free(&nm);
+		return stop(s, rc, err);
+	}
+	if (crash_here(s, TW_STORE_CRASH_SEAL_MANIFEST, err))
+		return TW_EIO;
+	if ((rc = sync_segs(s, err)))
+		return stop(s, rc, err);
+	if (unlink(s->sealpath) != 0 && errno != ENOENT)
+		return stop(s, tw_err_set(err, TW_EIO, "%s: unlink: %s", s->sealpath, strerror(errno)), err);
+	if ((e = fsync_dir(s->dir)) != 0)
+		return stop(s, tw_err_set(err, TW_EIO, "%s: fsync: %s", s->dir, strerror(e)), err);
+	gen_clear(&s->frz);
+	s->has_frz = 0;
+	return TW_OK;
+}
+
+static void job_prepare(struct tw_store *s, struct sealjob *j, char *path)
+{
+	free(j->path);
+	memset(j, 0, sizeof *j);
+	j->num = s->man.next_seg;
+	j->path = path;
+	j->g = &s->frz;
+	j->so = &s->o.seg;
+}
+
+static char *job_path(struct tw_store *s, struct tw_err *err)
+{
+	char name[32], *p;
+
+	seg_name(name, sizeof name, s->man.next_seg);
+	if (!(p = path_join(s->segdir, name)))
+		tw_err_set(err, TW_ENOMEM, "out of memory");
+	return p;
+}
+
+/* Seals s->frz on the calling thread. */
+static enum tw_rc seal_frozen_inline(struct tw_store *s, struct tw_err *err)
+{
+	struct sealjob j;
+	char *path = job_path(s, err);
+	enum tw_rc rc;
+
+	if (!path)
+		return stop(s, TW_ENOMEM, err);
+	memset(&j, 0, sizeof j);
+	job_prepare(s, &j, path);
+	tw_err_clear(&j.err);
+	j.rc = seal_build(j.g, j.path, j.so, &j.made, &j.err);
+	rc = seal_commit(s, &j, err);
+	free(j.path);
+	return rc;
+}
+
+/* Waits for the seal in flight and commits it. */
+static enum tw_rc seal_wait(struct tw_store *s, struct tw_err *err)
+{
+	struct sealjob *j = &s->job;
+	enum tw_rc rc = TW_OK;
+
+	if (!j->running)
+		return TW_OK;
+	pthread_join(j->th, NULL);
+	j->running = 0;
+	if (!s->stopped)
+		rc = seal_commit(s, j, err);
+	else
+		rc = check_stopped(s, err);
+	free(j->path);
+	j->path = NULL;
+	return rc;
+}
+
+static enum tw_rc seal_reap_if_done(struct tw_store *s, struct tw_err *err)
+{
+	return s->job.running && atomic_load(&s->job.done) ? seal_wait(s, err) : TW_OK;
+}
+
+/* Starts a background seal: waits for the one in flight (backpressure: at most one), then
+ * rotates the WAL unless a frozen one is still pending, and hands wal.sealing to the thread. */
+static enum tw_rc seal_start(struct tw_store *s, struct tw_err *err)
+{
+	enum tw_rc rc;
+	char *path;
+	int e;
+
+	if ((rc = seal_wait(s, err)) || (rc = check_stopped(s, err)))
+		return rc;
+	if (!s->has_frz) {
+		if (!s->act.n) { /* only sealed leftovers in the WAL */
+			if (tw_wal_size(s->wal) > TW_WAL_HEADER_SIZE && (rc = tw_wal_reset(s->wal, err)))
+				return stop(s, rc, err);
+			return TW_OK;
+		}
+		if ((rc = rotate(s, err)))
+			return rc;
+	}
+	if (!(path = job_path(s, err)))
+		return stop(s, TW_ENOMEM, err);
+	job_prepare(s, &s->job, path);
+	if ((e = pthread_create(&s->job.th, NULL, seal_thread, &s->job)) != 0) {
+		free(s->job.path);
+		s->job.path = NULL;
+		return seal_frozen_inline(s, err); /* no thread: seal here */
+	}
+	s->job.running = 1;
+	return TW_OK;
+}
+
+enum tw_rc tw_store_seal(struct tw_store *s, struct tw_err *err)
+{
+	enum tw_rc rc;
+
+	if ((rc = check_stopped(s, err)) || (rc = seal_wait(s, err)))
+		return rc;
+	if (s->has_frz && (rc = seal_frozen_inline(s, err)))
+		return rc;
+	if (!s->act.n) { /* nothing after sealed_seq: drop sealed leftovers, if any */
+		if (tw_wal_size(s->wal) > TW_WAL_HEADER_SIZE && (rc = tw_wal_reset(s->wal, err)))
+			return stop(s, rc, err);
+		s->oldest_ms = 0;
+		return TW_OK;
+	}
+	if ((rc = rotate(s, err)))
+		return rc;
+	return seal_frozen_inline(s, err);
 }
 
 /* ---- compaction --------------------------------------------------------------------------- */
@@ -1311,7 +1804,7 @@ enum tw_rc tw_store_compact(struct tw_store *s, uint64_t max_bytes, uint64_t *me
 	uint64_t *drop = NULL;
 	enum tw_rc rc;
 
-	if ((rc = check_stopped(s, err)))
+	if ((rc = check_stopped(s, err)) || (rc = seal_wait(s, err)))
 		return rc;
 	if (!max_bytes)
 		max_bytes = 512ull << 20;
@@ -1390,7 +1883,7 @@ enum tw_rc tw_store_retain(struct tw_store *s, int64_t cutoff_ms, uint64_t *remo
 
 	if (removed)
 		*removed = 0;
-	if ((rc = check_stopped(s, err)))
+	if ((rc = check_stopped(s, err)) || (rc = seal_wait(s, err)))
 		return rc;
 	if (!(drop = calloc(s->nsegs + 1, sizeof *drop)))
 		return tw_err_set(err, TW_ENOMEM, "out of memory");
@@ -1446,26 +1939,48 @@ void tw_snap_close(struct tw_snap *snap)
 	free(snap);
 }
 
+/* Which files are at wal and wal.sealing (device, inode; zeros when missing). */
+struct wal_ids {
+	uint64_t v[4]; /* wal dev, ino, wal.sealing dev, ino */
+};
+
+static void wal_ids_get(const char *walpath, const char *sealpath, struct wal_ids *id)
+{
+	struct stat sb;
+
+	memset(id, 0, sizeof *id);
+	if (stat(walpath, &sb) == 0) {
+		id->v[0] = (uint64_t)sb.st_dev;
+		id->v[1] = (uint64_t)sb.st_ino;
+	}
+	if (stat(sealpath, &sb) == 0) {
+		id->v[2] = (uint64_t)sb.st_dev;
+		id->v[3] = (uint64_t)sb.st_ino;
+	}
+}
+
 /* One attempt; *retry set when the directory moved underneath (invariant 8). */
 static enum tw_rc snap_try(const char *dir, struct tw_snap *snap, int *retry, struct tw_err *err)
 {
 	char *manpath = path_join(dir, "MANIFEST"), *segdir = path_join(dir, "seg");
-	char *walpath = path_join(dir, "wal");
+	char *walpath = path_join(dir, "wal"), *sealpath = path_join(dir, "wal.sealing");
 	struct manifest m = { 0 };
 	struct tw_buf raw1, raw2;
-	uint64_t last;
+	uint64_t last, after;
+	struct wal_ids id1, id2;
 	enum tw_rc rc;
 	size_t i;
 
 	*retry = 0;
 	tw_buf_init(&raw1, MANIFEST_MAX);
 	tw_buf_init(&raw2, MANIFEST_MAX);
-	if (!manpath || !segdir || !walpath) {
+	if (!manpath || !segdir || !walpath || !sealpath) {
 		rc = tw_err_set(err, TW_ENOMEM, "out of memory");
 		goto out;
 	}
 	if ((rc = man_read(manpath, &m, &raw1, err)))
 		goto out;
+	wal_ids_get(walpath, sealpath, &id1);
 	if (!(snap->segs = calloc(m.n ? m.n : 1, sizeof *snap->segs))) {
 		rc = tw_err_set(err, TW_ENOMEM, "out of memory");
 		goto out;
@@ -1490,13 +2005,28 @@ static enum tw_rc snap_try(const char *dir, struct tw_snap *snap, int *retry, st
 			goto out;
 		snap->n++;
 	}
-	rc = read_unsealed(walpath, m.sealed_seq, &snap->tail, &last, err);
+	/* the frozen WAL (if a seal is under way), then the WAL; their seqs follow each other */
+	after = m.sealed_seq;
+	rc = read_unsealed(sealpath, after, &snap->tail, &last, err);
+	if (rc == TW_ENOENT) {
+		tw_err_clear(err);
+		rc = TW_OK;
+	}
+	if (rc)
+		goto out;
+	if (last > after)
+		after = last;
+	rc = read_unsealed(walpath, after, &snap->tail, &last, err);
 	if (rc == TW_ENOENT) { /* no WAL yet: a store that was never written */
 		tw_err_clear(err);
 		rc = TW_OK;
 	}
 	if (rc)
 		goto out;
+	/* a rotation (wal -> wal.sealing, new wal) while we read: start over */
+	wal_ids_get(walpath, sealpath, &id2);
+	if (memcmp(&id1, &id2, sizeof id1) != 0)
+		*retry = 1;
 	if ((rc = man_load(manpath, &raw2, err)) == TW_ENOENT) {
 		tw_err_clear(err);
 		rc = TW_OK;
@@ -1513,6 +2043,7 @@ out:
 	free(manpath);
 	free(segdir);
 	free(walpath);
+	free(sealpath);
 	return rc;
 }
 
@@ -1623,6 +2154,9 @@ enum tw_rc tw_store_stat(const char *dir, struct tw_store_stats *st, struct tw_e
 	if ((p = path_join(dir, "wal")) && stat(p, &sb) == 0)
 		r.bytes_wal = (uint64_t)sb.st_size;
 	free(p);
+	if ((p = path_join(dir, "wal.sealing")) && stat(p, &sb) == 0)
+		r.bytes_wal += (uint64_t)sb.st_size;
+	free(p);
 	r.bytes_total = dir_bytes(dir);
 	if ((p = path_join(dir, "seg")))
 		r.bytes_total += dir_bytes(p);
@@ -1663,7 +2197,7 @@ enum tw_rc tw_store_verify(const char *dir, void (*report)(void *ctx, const char
 			   uint64_t *problems, struct tw_err *err)
 {
 	char *manpath = path_join(dir, "MANIFEST"), *segdir = path_join(dir, "seg");
-	char *walpath = path_join(dir, "wal");
+	char *walpath = path_join(dir, "wal"), *sealpath = path_join(dir, "wal.sealing");
 	struct vctx v = { report, ctx, 0 };
 	struct manifest m = { 0 };
 	struct tw_wal_reader *r = NULL;
@@ -1673,7 +2207,7 @@ enum tw_rc tw_store_verify(const char *dir, void (*report)(void *ctx, const char
 	size_t i;
 
 	tw_batch_init(&tmp);
-	if (!manpath || !segdir || !walpath) {
+	if (!manpath || !segdir || !walpath || !sealpath) {
 		rc = tw_err_set(err, TW_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -1696,22 +2230,28 @@ enum tw_rc tw_store_verify(const char *dir, void (*report)(void *ctx, const char
 			vreportf(&v, "%s: %s", tw_seg_path(seg), e.msg);
 		tw_seg_close(seg);
 	}
-	tw_err_clear(&e);
-	if (tw_wal_reader_open(walpath, &r, &e) == TW_OK) {
-		const void *payload;
-		uint64_t seq;
-		size_t n;
+	for (i = 0; i < 2; i++) { /* wal.sealing (a seal under way), then wal */
+		const char *wp = i ? walpath : sealpath;
 
-		while ((rc = tw_wal_reader_next(r, &seq, &payload, &n, &e)) == TW_OK) {
-			tw_batch_reset(&tmp);
-			if (tw_evcodec_decode_batch(payload, n, TW_EVCODEC_BORROW, &tmp, &e))
-				vreportf(&v, "%s: frame seq %" PRIu64 ": %s", walpath, seq, e.msg);
-		}
-		if (rc != TW_ENOENT)
+		tw_err_clear(&e);
+		if (tw_wal_reader_open(wp, &r, &e) == TW_OK) {
+			const void *payload;
+			uint64_t seq;
+			size_t n;
+
+			while ((rc = tw_wal_reader_next(r, &seq, &payload, &n, &e)) == TW_OK) {
+				tw_batch_reset(&tmp);
+				if (tw_evcodec_decode_batch(payload, n, TW_EVCODEC_BORROW, &tmp, &e))
+					vreportf(&v, "%s: frame seq %" PRIu64 ": %s", wp, seq, e.msg);
+			}
+			if (rc != TW_ENOENT)
+				vreportf(&v, "%s", e.msg);
+			rc = TW_OK;
+			tw_wal_reader_close(r);
+			r = NULL;
+		} else if (e.rc != TW_ENOENT) {
 			vreportf(&v, "%s", e.msg);
-		rc = TW_OK;
-	} else if (e.rc != TW_ENOENT) {
-		vreportf(&v, "%s", e.msg);
+		}
 	}
 	if (v.problems)
 		rc = tw_err_set(err, TW_ECORRUPT, "store %s: %" PRIu64 " problem(s) found", dir, v.problems);
@@ -1722,6 +2262,7 @@ out:
 	free(manpath);
 	free(segdir);
 	free(walpath);
+	free(sealpath);
 	if (problems)
 		*problems = v.problems;
 	return rc;

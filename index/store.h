@@ -16,8 +16,13 @@
 #include "index/wal.h"
 
 struct tw_store_opts {
-	uint64_t seal_bytes;      /* seal the WAL into a segment past this many bytes; default 96 MiB
-	                           * (bounds the writer's memory: sealing sorts one WAL's records) */
+	uint64_t seal_bytes;      /* seal the WAL into a segment past this many bytes; default 64 MiB
+	                           * (bounds the writer's memory: the unsealed frames are kept in
+	                           * memory, at most two WALs' worth while a background seal runs) */
+	int seal_async;           /* 1 (default): a seal due by size runs on a background thread while
+	                           * appends go on into a fresh WAL (at most one in flight; the next
+	                           * due seal waits for it); 0: every seal runs on the calling thread.
+	                           * Seals by age and tw_store_seal always finish before returning. */
 	int64_t seal_age_ms;      /* ... or when its oldest batch is this old; default 5 min; 0 = never */
 	struct tw_seg_opts seg;   /* how segments are written */
 	const struct tw_wal_io *io; /* fault-injection hook for the WAL; NULL = real I/O */

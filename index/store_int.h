@@ -13,6 +13,8 @@ enum tw_store_crash {
 	TW_STORE_CRASH_COMPACT_SEGMENT = 3,  /* compaction: merged segment written, MANIFEST old */
 	TW_STORE_CRASH_COMPACT_MANIFEST = 4, /* compaction: MANIFEST swapped, old files not unlinked */
 	TW_STORE_CRASH_RETAIN_MANIFEST = 5,  /* retention: MANIFEST swapped, old files not unlinked */
+	TW_STORE_CRASH_ROTATE_RENAMED = 6,   /* seal: wal renamed to wal.sealing, no new wal yet */
+	TW_STORE_CRASH_ROTATE_DONE = 7,      /* seal: new wal in place, wal.sealing not sealed yet */
 };
 
 /* Test hook: the crash point the next writer operation stops at (then reset to NONE). Not

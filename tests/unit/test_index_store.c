@@ -604,6 +604,151 @@ Test(index_store, crash_after_retention_manifest_swapped)
 	crash_case(TW_STORE_CRASH_RETAIN_MANIFEST, 2, 3);
 }
 
+Test(index_store, crash_after_wal_renamed_to_sealing)
+{
+	crash_case(TW_STORE_CRASH_ROTATE_RENAMED, 0, 0);
+}
+
+Test(index_store, crash_after_wal_rotated_before_segment)
+{
+	crash_case(TW_STORE_CRASH_ROTATE_DONE, 0, 0);
+}
+
+static int path_exists(const char *dir, const char *name)
+{
+	char p[160];
+	struct stat sb;
+
+	snprintf(p, sizeof p, "%s/%s", dir, name);
+	return stat(p, &sb) == 0;
+}
+
+/* A seal stopped after the WAL was frozen (wal.sealing) and, at `at`, before or after the new wal:
+ * readers see every record; a reopen keeps the frozen frames as unsealed (they dedup and are
+ * counted) without sealing them until asked, and the seal then removes wal.sealing. */
+static void frozen_case(enum tw_store_crash at)
+{
+	struct tdir t;
+	struct tw_store_opts o;
+	struct tw_store *s;
+	struct tw_store_recovery rec;
+	struct tw_err err = { 0 };
+	struct tw_store_stats st;
+
+	tdir_make(&t);
+	small_opts(&o);
+	o.seal_async = 0;
+	s = open_store(t.dir, &o, NULL);
+	append_range(s, 0, 100, 0, 100, 0);
+	seal(s);
+	append_range(s, 100, 150, 0, 50, 0);
+	append_range(s, 150, 200, 0, 50, 0);
+	tw_store_test_crash_at = at;
+	cr_assert_eq(tw_store_seal(s, &err), TW_EIO, "the hook fired: %s", err.msg);
+	tw_store_close(s, NULL);
+	cr_assert(path_exists(t.dir, "wal.sealing"), "the frozen WAL is left");
+	cr_assert_eq(path_exists(t.dir, "wal"), at == TW_STORE_CRASH_ROTATE_DONE);
+	check_exact(t.dir, 200, 0); /* snapshots read wal.sealing (and wal when there) */
+	cr_assert_eq(tw_store_stat(t.dir, &st, &err), TW_OK, "%s", err.msg);
+	cr_assert_eq(st.wal_records, 100);
+	cr_assert_eq(st.segments, 1);
+	s = open_store(t.dir, &o, &rec);
+	cr_assert_eq(rec.wal_frames, 2, "the two frozen frames are recovered");
+	cr_assert_eq(rec.orphans_removed, 0);
+	cr_assert(path_exists(t.dir, "wal"), "a fresh WAL is created");
+	/* no seal ran at open (seal_async = 0): the frozen frames dedup from memory */
+	append_range(s, 100, 250, 0, 50, 100);
+	cr_assert(path_exists(t.dir, "wal.sealing"));
+	check_exact(t.dir, 250, 0);
+	seal(s);
+	cr_assert(!path_exists(t.dir, "wal.sealing"), "sealed and removed");
+	cr_assert_eq(tw_store_stat(t.dir, &st, &err), TW_OK, "%s", err.msg);
+	cr_assert_eq(st.wal_records, 0);
+	cr_assert_eq(st.segments, 3, "the frozen WAL and the new one are two segments");
+	check_exact(t.dir, 250, 0);
+	append_range(s, 0, 250, 0, 0, 250);
+	check_verify_clean(t.dir);
+	cr_assert_eq(tw_store_close(s, &err), TW_OK);
+	s = open_store(t.dir, &o, &rec);
+	cr_assert_eq(rec.wal_frames, 0);
+	check_exact(t.dir, 250, 0);
+	cr_assert_eq(tw_store_close(s, &err), TW_OK);
+	tdir_clean(&t);
+}
+
+Test(index_store, frozen_wal_without_new_wal_is_recovered)
+{
+	frozen_case(TW_STORE_CRASH_ROTATE_RENAMED);
+}
+
+Test(index_store, frozen_wal_next_to_new_wal_is_recovered)
+{
+	frozen_case(TW_STORE_CRASH_ROTATE_DONE);
+}
+
+/* Background seals: appends go on while wal.sealing is sealed; duplicates of records in the
+ * frozen WAL, in the fresh WAL and in segments are all caught; close waits for the seal in flight. */
+Test(index_store, background_seals_keep_every_record_once)
+{
+	struct tdir t;
+	struct tw_store_opts o;
+	struct tw_store *s;
+	struct tw_store_recovery rec;
+	struct tw_err err = { 0 };
+	struct tw_store_stats st;
+	unsigned i;
+
+	tdir_make(&t);
+	small_opts(&o);
+	o.seal_async = 1;
+	o.seal_bytes = 8 << 10;
+	s = open_store(t.dir, &o, NULL);
+	for (i = 0; i < 40; i++) {
+		append_range(s, i * 50, i * 50 + 50, 0, 50, 0);
+		/* the previous batch is in the WAL, wal.sealing or a segment: a duplicate either way */
+		append_range(s, i ? i * 50 - 50 : 0, i * 50 + 50, 0, 0, i ? 100 : 50);
+	}
+	cr_assert_eq(tw_store_close(s, &err), TW_OK, "%s", err.msg);
+	cr_assert(!path_exists(t.dir, "wal.sealing"), "close committed the seal in flight");
+	cr_assert_eq(tw_store_stat(t.dir, &st, &err), TW_OK, "%s", err.msg);
+	cr_assert_geq(st.segments, 5, "8 KiB seals over ~200 KiB of WAL: %llu segments",
+		      (unsigned long long)st.segments);
+	check_exact(t.dir, 2000, 0);
+	s = open_store(t.dir, &o, &rec);
+	append_range(s, 0, 2000, 0, 0, 2000);
+	seal(s);
+	check_exact(t.dir, 2000, 0);
+	check_verify_clean(t.dir);
+	cr_assert_eq(tw_store_close(s, &err), TW_OK);
+	tdir_clean(&t);
+}
+
+/* The same with seals on the calling thread (seal_async = 0): each due seal is done on return. */
+Test(index_store, synchronous_seals_by_size)
+{
+	struct tdir t;
+	struct tw_store_opts o;
+	struct tw_store *s;
+	struct tw_err err = { 0 };
+	unsigned i;
+
+	tdir_make(&t);
+	small_opts(&o);
+	o.seal_async = 0;
+	o.seal_bytes = 16 << 10;
+	s = open_store(t.dir, &o, NULL);
+	for (i = 0; i < 30; i++) {
+		append_range(s, i * 50, i * 50 + 50, 0, 50, 0);
+		cr_assert(!path_exists(t.dir, "wal.sealing"), "no seal left in flight");
+	}
+	cr_assert_geq(nsegs(t.dir), 3);
+	check_exact(t.dir, 1500, 0);
+	append_range(s, 0, 1500, 0, 0, 1500);
+	cr_assert_eq(tw_store_close(s, &err), TW_OK);
+	check_verify_clean(t.dir);
+	tdir_clean(&t);
+}
+
 Test(index_store, leftover_tmp_files_are_removed)
 {
 	struct tdir t;
