@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* cli/ingest.c: `trailwatch ingest --store DIR PATH...`: decodes inputs (the same sources as
- * decode) and writes the events into a store. Each batch is durable in the store (WAL, fsync)
- * before the source moves on; duplicates (same event id, or same content for records without
+ * decode) and writes the events into a store. Batches are appended in source order by a store
+ * thread, each durable in the store (WAL, fsync) before the next is written and before the run
+ * counts it stored; duplicates (same event id, or same content for records without
  * one) are skipped and counted, so re-running over the same files stores nothing twice.
  * Rejected records are reported like decode does and kept in DIR/quarantine.jsonl by default;
  * CloudTrail digest files are kept under DIR/digests/ for later verification. */
@@ -9,6 +10,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +22,8 @@
 #include "ingest/ingest.h"
 
 #define CMD "ingest"
+
+struct appender;
 
 struct ingest_ctx {
 	struct tw_store *store;        /* the writer */
@@ -34,6 +38,7 @@ struct ingest_ctx {
 	uint64_t digests_kept;         /* digest files written under DIR/digests/ */
 	uint64_t digests_failed;       /* digest files that could not be written */
 	pthread_mutex_t mu;            /* on_digest runs on decoding threads */
+	struct appender *app;          /* the store thread, or NULL: tw_store_append inline */
 };
 
 static void usage(FILE *f)
@@ -42,9 +47,9 @@ static void usage(FILE *f)
 	      "\n"
 	      "Decodes CloudTrail and CloudWatch Logs inputs (the same as 'trailwatch decode': files,\n"
 	      "S3-layout directories, '-' for stdin) and writes the events into the store DIR (created\n"
-	      "if missing). Every batch is made durable before the next is read. Records already in the\n"
-	      "store (same eventID, or same content when there is none) are skipped and counted, so\n"
-	      "ingesting the same files twice stores nothing twice.\n"
+	      "if missing). Every batch is made durable (in order) before the run counts it stored.\n"
+	      "Records already in the store (same eventID, or same content when there is none) are\n"
+	      "skipped and counted, so ingesting the same files twice stores nothing twice.\n"
 	      "\n"
 	      "options:\n"
 	      "  -S, --store DIR         the store (required)\n"
@@ -69,11 +74,242 @@ static uint64_t total_events(const struct tw_ingest_stats *st)
 	return n;
 }
 
+/* ---- the store thread ----------------------------------------------------------------------
+ * The calling thread of the source reads, inflates and splits the input; tw_store_append (dedup,
+ * encode, WAL write, fdatasync) is as much work again. So on_batch copies the batch into a slot
+ * and a store thread appends the slots strictly in order, each durable (tw_store_append's
+ * contract) before the next is written. What a run reports as stored is what the store thread
+ * had appended; the first store failure stops the run at the next on_batch, and everything
+ * appended before it is durable. A few slots bound the memory (each about one source chunk). */
+#define APP_SLOTS 3
+
+/* One batch copied out of the source's memory. */
+struct appslot {
+	struct tw_event *ev;   /* the events; their strings point into bytes / res */
+	size_t n;              /* events in use */
+	size_t cap;            /* events allocated */
+	struct tw_buf bytes;   /* raw records and the strings that are not inside them */
+	struct tw_str *res;    /* resources arrays of all the events, back to back */
+	size_t nres;           /* entries in use */
+	size_t capres;         /* entries allocated */
+};
+
+/* The queue between on_batch and the store thread (a ring of APP_SLOTS slots). */
+struct appender {
+	struct ingest_ctx *ctx;   /* stored / duplicates / serr / store_failed are written by the thread */
+	pthread_t th;             /* the store thread */
+	pthread_mutex_t mu;       /* guards head, len, quit, failed */
+	pthread_cond_t cv;        /* a slot was filled, emptied, or quit */
+	struct appslot slot[APP_SLOTS]; /* the ring */
+	size_t head;              /* oldest filled slot */
+	size_t len;               /* filled slots */
+	int quit;                 /* no more batches: the thread exits once the ring is empty */
+	int failed;               /* set by the thread when tw_store_append failed */
+};
+
+/* 1 if s is empty or lies inside raw. */
+static int in_raw(struct tw_str s, struct tw_str raw)
+{
+	uintptr_t a = (uintptr_t)s.p, r = (uintptr_t)raw.p;
+
+	return !s.n || (raw.n && a >= r && a - r <= raw.n && s.n <= raw.n - (a - r));
+}
+
+/* A string of an event: inside the event's raw record (the common case for decoded fields) it
+ * is re-pointed into the copy of raw, else appended to bytes. */
+static struct tw_str copy_str(struct tw_str s, struct tw_str raw, const char *rawcopy, struct tw_buf *bytes)
+{
+	struct tw_str out = { NULL, 0 };
+
+	if (!s.n)
+		return out;
+	out.n = s.n;
+	if (!in_raw(s, raw)) {
+		out.p = bytes->p + bytes->n;
+		memcpy(bytes->p + bytes->n, s.p, s.n);
+		bytes->n += s.n;
+		return out;
+	}
+	out.p = rawcopy + ((uintptr_t)s.p - (uintptr_t)raw.p);
+	return out;
+}
+
+/* Deep-copies batch into sl (sized first, so no pointer moves while filling). */
+static enum tw_rc slot_fill(struct appslot *sl, const struct tw_batch *batch, struct tw_err *err)
+{
+	size_t need = 0, nres = 0, i;
+	enum tw_rc rc;
+
+	for (i = 0; i < batch->n; i++) {
+		const struct tw_event *e = &batch->ev[i];
+
+		need += e->raw.n;
+		for (int f = 0; f < TW_F__COUNT; f++)
+			if (!in_raw(e->f[f], e->raw))
+				need += e->f[f].n;
+		for (uint32_t r = 0; r < e->nresources; r++)
+			if (!in_raw(e->resources[r], e->raw))
+				need += e->resources[r].n;
+		nres += e->nresources;
+	}
+	tw_buf_reset(&sl->bytes);
+	if ((rc = tw_buf_reserve(&sl->bytes, need, err)))
+		return rc;
+	if (batch->n > sl->cap) {
+		struct tw_event *p = realloc(sl->ev, batch->n * sizeof *p);
+		if (!p)
+			return tw_err_set(err, TW_ENOMEM, "out of memory copying a batch");
+		sl->ev = p;
+		sl->cap = batch->n;
+	}
+	if (nres > sl->capres) {
+		struct tw_str *p = realloc(sl->res, nres * sizeof *p);
+		if (!p)
+			return tw_err_set(err, TW_ENOMEM, "out of memory copying a batch");
+		sl->res = p;
+		sl->capres = nres;
+	}
+	sl->nres = 0;
+	for (i = 0; i < batch->n; i++) {
+		const struct tw_event *e = &batch->ev[i];
+		struct tw_event *d = &sl->ev[i];
+		char *rawcopy = sl->bytes.p + sl->bytes.n;
+
+		*d = *e;
+		if (e->raw.n) {
+			memcpy(rawcopy, e->raw.p, e->raw.n);
+			sl->bytes.n += e->raw.n;
+			d->raw.p = rawcopy;
+		}
+		for (int f = 0; f < TW_F__COUNT; f++)
+			d->f[f] = copy_str(e->f[f], e->raw, rawcopy, &sl->bytes);
+		if (e->nresources) {
+			d->resources = sl->res + sl->nres;
+			for (uint32_t r = 0; r < e->nresources; r++)
+				d->resources[r] = copy_str(e->resources[r], e->raw, rawcopy, &sl->bytes);
+			sl->nres += e->nresources;
+		} else {
+			d->resources = NULL;
+		}
+	}
+	sl->n = batch->n;
+	return TW_OK;
+}
+
+static void *app_thread(void *arg)
+{
+	struct appender *a = arg;
+	struct ingest_ctx *ctx = a->ctx;
+
+	pthread_mutex_lock(&a->mu);
+	for (;;) {
+		struct appslot *sl;
+		struct tw_store_append_result res = { 0, 0 };
+		struct tw_batch view;
+		enum tw_rc rc;
+
+		while (!a->len && !a->quit)
+			pthread_cond_wait(&a->cv, &a->mu);
+		if (!a->len)
+			break;
+		sl = &a->slot[a->head];
+		pthread_mutex_unlock(&a->mu);
+		rc = TW_OK;
+		if (!ctx->store_failed) {
+			memset(&view, 0, sizeof view);
+			view.ev = sl->ev;
+			view.n = view.cap = sl->n;
+			rc = tw_store_append(ctx->store, &view, &res, &ctx->serr);
+			if (rc == TW_OK) {
+				ctx->stored += res.stored;
+				ctx->duplicates += res.duplicates;
+			}
+		}
+		pthread_mutex_lock(&a->mu);
+		if (rc != TW_OK) {
+			ctx->store_failed = 1;
+			a->failed = 1;
+		}
+		a->head = (a->head + 1) % APP_SLOTS;
+		a->len--;
+		pthread_cond_broadcast(&a->cv);
+	}
+	pthread_mutex_unlock(&a->mu);
+	return NULL;
+}
+
+static struct appender *app_start(struct ingest_ctx *ctx)
+{
+	struct appender *a = calloc(1, sizeof *a);
+
+	if (!a)
+		return NULL;
+	a->ctx = ctx;
+	for (int i = 0; i < APP_SLOTS; i++)
+		tw_buf_init(&a->slot[i].bytes, SIZE_MAX / 2);
+	pthread_mutex_init(&a->mu, NULL);
+	pthread_cond_init(&a->cv, NULL);
+	if (pthread_create(&a->th, NULL, app_thread, a) != 0) {
+		pthread_mutex_destroy(&a->mu);
+		pthread_cond_destroy(&a->cv);
+		free(a);
+		return NULL;
+	}
+	return a;
+}
+
+/* Waits until every queued batch is appended and ends the thread. NULL is fine. */
+static void app_finish(struct appender *a)
+{
+	if (!a)
+		return;
+	pthread_mutex_lock(&a->mu);
+	a->quit = 1;
+	pthread_cond_broadcast(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+	pthread_join(a->th, NULL);
+	for (int i = 0; i < APP_SLOTS; i++) {
+		free(a->slot[i].ev);
+		free(a->slot[i].res);
+		tw_buf_free(&a->slot[i].bytes);
+	}
+	pthread_mutex_destroy(&a->mu);
+	pthread_cond_destroy(&a->cv);
+	free(a);
+}
+
+/* Queues a copy of batch for the store thread; waits for a free slot. */
+static enum tw_rc app_push(struct appender *a, const struct tw_batch *batch, struct tw_err *err)
+{
+	struct appslot *sl;
+	enum tw_rc rc;
+
+	pthread_mutex_lock(&a->mu);
+	while (a->len == APP_SLOTS && !a->failed)
+		pthread_cond_wait(&a->cv, &a->mu);
+	if (a->failed) {
+		pthread_mutex_unlock(&a->mu);
+		return tw_err_set(err, TW_ESTOP, "store failed");
+	}
+	sl = &a->slot[(a->head + a->len) % APP_SLOTS];
+	pthread_mutex_unlock(&a->mu);
+	/* only this thread fills slots, and the store thread does not touch a free one */
+	if ((rc = slot_fill(sl, batch, err)))
+		return rc;
+	pthread_mutex_lock(&a->mu);
+	a->len++;
+	pthread_cond_broadcast(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+	return TW_OK;
+}
+
 static enum tw_rc on_batch(void *vctx, struct tw_batch *batch, struct tw_err *err)
 {
 	struct ingest_ctx *ctx = vctx;
 	struct tw_store_append_result res = { 0, 0 };
 
+	if (ctx->app)
+		return app_push(ctx->app, batch, err);
 	if (tw_store_append(ctx->store, batch, &res, &ctx->serr) != TW_OK) {
 		ctx->store_failed = 1;
 		return tw_err_set(err, TW_ESTOP, "store failed");
@@ -306,8 +542,11 @@ int tw_cli_ingest(int argc, char **argv)
 	hooks.ctx = &ctx;
 
 	t0 = tw_cli_now();
+	ctx.app = app_start(&ctx); /* NULL (no thread): tw_store_append runs inline */
 	if (npaths)
 		rc = tw_ingest_paths(paths, npaths, &lim, &sink, &hooks, &st, &err);
+	app_finish(ctx.app); /* every queued batch appended (durable) or the store failed */
+	ctx.app = NULL;
 	if (!ctx.store_failed && seal && tw_store_seal(ctx.store, &ctx.serr) != TW_OK)
 		ctx.store_failed = 1;
 	tw_cli_progress_clear(&ctx.pg);

@@ -77,18 +77,14 @@ static size_t put_varint(uint8_t *dst, uint64_t v)
 	return i;
 }
 
-static enum tw_rc append_varint(struct tw_buf *out, uint64_t v, struct tw_err *err)
+static size_t varint_len(uint64_t v)
 {
-	uint8_t tmp[10];
-	return tw_buf_append(out, tmp, put_varint(tmp, v), err);
-}
-
-static enum tw_rc append_str(struct tw_buf *out, struct tw_str s, struct tw_err *err)
-{
-	enum tw_rc rc = append_varint(out, s.n, err);
-	if (rc == TW_OK && s.n)
-		rc = tw_buf_append(out, s.p, s.n, err);
-	return rc;
+	size_t n = 1;
+	while (v >= 0x80) {
+		v >>= 7;
+		n++;
+	}
+	return n;
 }
 
 static uint64_t zigzag(int64_t v)
@@ -125,59 +121,112 @@ static enum tw_rc check_event(const struct tw_event *ev, struct tw_err *err)
 	return TW_OK;
 }
 
-static enum tw_rc encode_one(struct tw_buf *out, const struct tw_event *ev, struct tw_err *err)
+/* Validates ev and returns the exact number of bytes its encoding takes in *size (so a batch is
+ * sized first, reserved once and then written with plain stores). */
+static enum tw_rc encoded_size(const struct tw_event *ev, size_t *size, struct tw_err *err)
 {
-	uint8_t head[2];
+	enum tw_rc rc = check_event(ev, err);
 	uint32_t bitmap = 0;
-	enum tw_rc rc;
+	size_t n;
 
-	rc = check_event(ev, err);
 	if (rc)
 		return rc;
-	head[0] = TW_EVCODEC_VERSION;
-	head[1] = (uint8_t)((unsigned)ev->kind |
-			    (unsigned)(ev->read_only < 0 ? 0 : ev->read_only + 1) << HEAD_RO_SHIFT);
+	n = 2 + varint_len(zigzag(ev->time_ms));
+	for (unsigned d = 0; d < NDISK; d++)
+		if (ev->f[disk_field[d]].n) {
+			bitmap |= (uint32_t)1 << d;
+			n += varint_len(ev->f[disk_field[d]].n) + ev->f[disk_field[d]].n;
+		}
+	n += varint_len(bitmap);
+	n += varint_len(ev->nresources);
+	for (uint32_t i = 0; i < ev->nresources; i++)
+		n += varint_len(ev->resources[i].n) + ev->resources[i].n;
+	n += varint_len(ev->raw.n) + ev->raw.n;
+	*size = n;
+	return TW_OK;
+}
+
+static uint8_t *put_str(uint8_t *dst, struct tw_str s)
+{
+	dst += put_varint(dst, s.n);
+	if (s.n)
+		memcpy(dst, s.p, s.n);
+	return dst + s.n;
+}
+
+/* Writes the encoding of a checked ev at dst (room for encoded_size bytes); returns its end. */
+static uint8_t *write_one(uint8_t *dst, const struct tw_event *ev)
+{
+	uint32_t bitmap = 0;
+
+	*dst++ = TW_EVCODEC_VERSION;
+	*dst++ = (uint8_t)((unsigned)ev->kind |
+			   (unsigned)(ev->read_only < 0 ? 0 : ev->read_only + 1) << HEAD_RO_SHIFT);
 	for (unsigned d = 0; d < NDISK; d++)
 		if (ev->f[disk_field[d]].n)
 			bitmap |= (uint32_t)1 << d;
-	if ((rc = tw_buf_append(out, head, sizeof head, err)) ||
-	    (rc = append_varint(out, zigzag(ev->time_ms), err)) ||
-	    (rc = append_varint(out, bitmap, err)))
-		return rc;
+	dst += put_varint(dst, zigzag(ev->time_ms));
+	dst += put_varint(dst, bitmap);
 	for (unsigned d = 0; d < NDISK; d++)
-		if (ev->f[disk_field[d]].n && (rc = append_str(out, ev->f[disk_field[d]], err)))
-			return rc;
-	if ((rc = append_varint(out, ev->nresources, err)))
-		return rc;
+		if (ev->f[disk_field[d]].n)
+			dst = put_str(dst, ev->f[disk_field[d]]);
+	dst += put_varint(dst, ev->nresources);
 	for (uint32_t i = 0; i < ev->nresources; i++)
-		if ((rc = append_str(out, ev->resources[i], err)))
-			return rc;
-	return append_str(out, ev->raw, err);
+		dst = put_str(dst, ev->resources[i]);
+	return put_str(dst, ev->raw);
 }
 
 enum tw_rc tw_evcodec_encode(struct tw_buf *out, const struct tw_event *ev, struct tw_err *err)
 {
-	size_t mark = out->n;
-	enum tw_rc rc = encode_one(out, ev, err);
-	if (rc)
-		out->n = mark;
-	return rc;
+	size_t size;
+	enum tw_rc rc;
+
+	if ((rc = encoded_size(ev, &size, err)) || (rc = tw_buf_reserve(out, size, err)))
+		return rc;
+	out->n = (size_t)((char *)write_one((uint8_t *)out->p + out->n, ev) - out->p);
+	return TW_OK;
+}
+
+/* Encodes ev[sel[i]] (or ev[i] when sel is NULL) for i < n: sizes and checks every event first,
+ * reserves once, then writes; nothing is written on failure. */
+static enum tw_rc encode_sel(struct tw_buf *out, const struct tw_event *ev, const uint32_t *sel,
+			     size_t n, struct tw_err *err)
+{
+	size_t total = varint_len(n), size;
+	uint8_t *dst;
+	enum tw_rc rc;
+
+	for (size_t i = 0; i < n; i++) {
+		if ((rc = encoded_size(&ev[sel ? sel[i] : i], &size, err))) {
+			tw_err_prefix(err, "batch event %zu", i);
+			return rc;
+		}
+		if (size > SIZE_MAX - total)
+			return tw_err_set(err, TW_ELIMIT, "batch of %zu events too large to encode", n);
+		total += size;
+	}
+	if ((rc = tw_buf_reserve(out, total, err)))
+		return rc;
+	dst = (uint8_t *)out->p + out->n;
+	dst += put_varint(dst, n);
+	for (size_t i = 0; i < n; i++)
+		dst = write_one(dst, &ev[sel ? sel[i] : i]);
+	out->n = (size_t)((char *)dst - out->p);
+	return TW_OK;
 }
 
 enum tw_rc tw_evcodec_encode_batch(struct tw_buf *out, const struct tw_event *ev, size_t n,
 				   struct tw_err *err)
 {
-	size_t mark = out->n;
-	enum tw_rc rc = append_varint(out, n, err);
+	return encode_sel(out, ev, NULL, n, err);
+}
 
-	for (size_t i = 0; rc == TW_OK && i < n; i++) {
-		rc = encode_one(out, &ev[i], err);
-		if (rc)
-			tw_err_prefix(err, "batch event %zu", i);
-	}
-	if (rc)
-		out->n = mark;
-	return rc;
+enum tw_rc tw_evcodec_encode_batch_sel(struct tw_buf *out, const struct tw_event *ev, const uint32_t *sel,
+				       size_t n, struct tw_err *err)
+{
+	if (n && !sel)
+		return tw_err_set(err, TW_EINVAL, "encode_batch_sel: no selection");
+	return encode_sel(out, ev, sel, n, err);
 }
 
 /* ---- decoding ----------------------------------------------------------------------------- */

@@ -39,6 +39,11 @@ enum tw_rc tw_evcodec_decode(const char *p, size_t n, size_t *used, struct tw_ev
 enum tw_rc tw_evcodec_encode_batch(struct tw_buf *out, const struct tw_event *ev, size_t n,
 				   struct tw_err *err);
 
+/* Same as tw_evcodec_encode_batch for the events ev[sel[0]], ..., ev[sel[n - 1]] in that order
+ * (a subset of a batch without copying its events). sel may be NULL only when n == 0. */
+enum tw_rc tw_evcodec_encode_batch_sel(struct tw_buf *out, const struct tw_event *ev, const uint32_t *sel,
+				       size_t n, struct tw_err *err);
+
 /* Flags for tw_evcodec_decode_batch. */
 #define TW_EVCODEC_BORROW 1u /* events point into p itself (the caller keeps p alive as long as
 			      * the events); default: p is first copied into the batch arena, so

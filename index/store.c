@@ -1070,39 +1070,6 @@ static enum tw_rc build_content(struct livseg *l, struct tw_err *err)
 	return rc;
 }
 
-/* 1 if ev (whose key is in s->key) is in a live segment, 0 if not; -1 on error. */
-static int in_segments(struct tw_store *s, const struct tw_event *ev, struct tw_err *err)
-{
-	size_t i;
-
-	for (i = 0; i < s->nsegs; i++) {
-		struct livseg *l = &s->segs[i];
-		const struct tw_seg_info *info = tw_seg_get_info(l->seg);
-		struct tw_err e;
-		int r;
-
-		if (ev->time_ms < info->tmin || ev->time_ms > info->tmax)
-			continue;
-		if (ev->f[TW_F_EVENT_ID].n) {
-			tw_err_clear(&e);
-			r = tw_seg_has_id(l->seg, ev->f[TW_F_EVENT_ID], NULL, &e);
-			if (r < 0 || (r == 0 && e.rc != TW_OK)) {
-				if (err)
-					*err = e;
-				return -1;
-			}
-			if (r)
-				return 1;
-		} else {
-			if (!l->content && build_content(l, err))
-				return -1;
-			if (kset_has(l->content, s->key.p, s->key.n, kset_hash(s->key.p, s->key.n)))
-				return 1;
-		}
-	}
-	return 0;
-}
-
 static enum tw_rc seal_start(struct tw_store *s, struct tw_err *err);
 static enum tw_rc seal_reap_if_done(struct tw_store *s, struct tw_err *err);
 
@@ -1117,50 +1084,149 @@ static enum tw_rc maybe_seal(struct tw_store *s, struct tw_err *err)
 	return TW_OK;
 }
 
+/* Segment lookups of one batch (invariant 6), cheap in both common cases: a fresh event newer
+ * than every segment is skipped by the time ranges alone; a batch of duplicates (the same files
+ * ingested again) is looked up in tw_seg_order, the order records have inside segments, so
+ * candidates in the same block come one after the other and the segment decompresses that
+ * block's id frame once (tw_seg_has_id keeps the last one) rather than once per event. The first
+ * SEG_PROBE lookups of a segment run in batch order; the rest are sorted only when at least a
+ * quarter of those were found (sorting a fresh batch whose ids the filter rejects would only cost). */
+#define SEG_PROBE 32
+
+static int ev_order_cmp(const void *a, const void *b, void *vev)
+{
+	const struct tw_event *ev = vev;
+	int c = tw_seg_order(&ev[*(const uint32_t *)a], &ev[*(const uint32_t *)b]);
+
+	if (c)
+		return c;
+	return *(const uint32_t *)a < *(const uint32_t *)b ? -1 : 1;
+}
+
+/* Marks dup[i] = 1 for the candidates cand[0..n) (indexes into ev) found in a live segment. cand
+ * is reordered; work has room for n entries. */
+static enum tw_rc dedup_segments(struct tw_store *s, const struct tw_event *ev, uint32_t *cand, size_t n,
+				 uint32_t *work, unsigned char *dup, struct tw_err *err)
+{
+	int64_t bmin = INT64_MAX, bmax = INT64_MIN;
+	size_t i, j;
+
+	for (i = 0; i < n; i++) {
+		if (ev[cand[i]].time_ms < bmin)
+			bmin = ev[cand[i]].time_ms;
+		if (ev[cand[i]].time_ms > bmax)
+			bmax = ev[cand[i]].time_ms;
+	}
+	for (j = 0; n && j < s->nsegs; j++) {
+		struct livseg *l = &s->segs[j];
+		const struct tw_seg_info *info = tw_seg_get_info(l->seg);
+		size_t k = 0, probed = 0, found = 0, m = 0;
+		int sorted = 0;
+
+		if (bmax < info->tmin || bmin > info->tmax)
+			continue;
+		/* the candidates still undecided whose time this segment covers */
+		for (i = 0; i < n; i++)
+			if (!dup[cand[i]] && ev[cand[i]].time_ms >= info->tmin && ev[cand[i]].time_ms <= info->tmax)
+				work[m++] = cand[i];
+		for (k = 0; k < m; k++) {
+			const struct tw_event *e = &ev[work[k]];
+			struct tw_err e2;
+			int r;
+
+			if (!sorted && probed == SEG_PROBE && found * 4 >= probed) {
+				qsort_r(work + k, m - k, sizeof *work, ev_order_cmp, (void *)ev);
+				sorted = 1;
+				e = &ev[work[k]];
+			}
+			if (!e->f[TW_F_EVENT_ID].n) {
+				if ((r = ev_key(e, &s->key, err)))
+					return r;
+				if (!l->content && (r = build_content(l, err)))
+					return r;
+				if (kset_has(l->content, s->key.p, s->key.n, kset_hash(s->key.p, s->key.n)))
+					dup[work[k]] = 1;
+				continue;
+			}
+			tw_err_clear(&e2);
+			r = tw_seg_has_id(l->seg, e->f[TW_F_EVENT_ID], NULL, &e2);
+			if (r < 0 || (r == 0 && e2.rc != TW_OK)) {
+				if (e2.rc == TW_OK)
+					tw_err_set(&e2, TW_ECORRUPT, "%s: event id lookup failed", tw_seg_path(l->seg));
+				if (err)
+					*err = e2;
+				return e2.rc;
+			}
+			probed++;
+			if (r) {
+				found++;
+				dup[work[k]] = 1;
+			}
+		}
+	}
+	return TW_OK;
+}
+
+/* Per-event scratch of one append. */
+struct akey {
+	uint64_t h;   /* hash of the key */
+	uint64_t off; /* key bytes in the batch's local set */
+	uint32_t len; /* key length */
+};
+
 enum tw_rc tw_store_append(struct tw_store *s, const struct tw_batch *batch, struct tw_store_append_result *res,
 			   struct tw_err *err)
 {
 	struct tw_store_append_result out = { 0, 0 };
-	struct tw_event *keep = NULL;
+	struct akey *ak = NULL;
+	uint32_t *cand = NULL, *work = NULL;
+	unsigned char *dup = NULL;
 	struct kset local;
-	size_t i, nkeep = 0;
+	size_t i, ncand = 0, nkeep = 0;
 	enum tw_rc rc;
 
 	if ((rc = check_stopped(s, err)) || (rc = seal_reap_if_done(s, err)))
 		return rc;
 	kset_init(&local);
-	if (batch->n && !(keep = malloc(batch->n * sizeof *keep))) {
+	if (batch->n > UINT32_MAX) {
+		rc = tw_err_set(err, TW_ELIMIT, "batch of %zu events", batch->n);
+		goto out;
+	}
+	if (batch->n && (!(ak = malloc(batch->n * sizeof *ak)) || !(cand = malloc(batch->n * sizeof *cand)) ||
+			 !(work = malloc(batch->n * sizeof *work)) || !(dup = calloc(batch->n, 1)))) {
 		rc = tw_err_set(err, TW_ENOMEM, "out of memory deduplicating a batch of %zu", batch->n);
 		goto out;
 	}
+	/* the WAL's sets and the batch itself first: a key seen there is a duplicate */
 	for (i = 0; i < batch->n; i++) {
 		const struct tw_event *ev = &batch->ev[i];
 		uint64_t h;
-		int r;
 
 		if ((rc = ev_key(ev, &s->key, err)))
 			goto out;
 		h = kset_hash(s->key.p, s->key.n);
 		if (kset_has(&s->act.keys, s->key.p, s->key.n, h) || kset_has(&s->frz.keys, s->key.p, s->key.n, h) ||
 		    kset_has(&local, s->key.p, s->key.n, h)) {
-			out.duplicates++;
+			dup[i] = 1;
 			continue;
 		}
-		r = in_segments(s, ev, err);
-		if (r < 0) {
-			rc = err ? err->rc : TW_ECORRUPT;
-			if (rc == TW_OK)
-				rc = tw_err_set(err, TW_ECORRUPT, "segment lookup failed");
-			goto out;
-		}
-		if (r) {
-			out.duplicates++;
-			continue;
-		}
+		ak[i].h = h;
+		ak[i].off = local.keys.n;
+		ak[i].len = (uint32_t)s->key.n;
 		if ((rc = kset_add(&local, s->key.p, s->key.n, h, err)))
 			goto out;
-		keep[nkeep++] = *ev;
+		cand[ncand++] = (uint32_t)i;
 	}
+	/* then the live segments; cand is reordered, so rebuild the kept list in batch order after */
+	if (ncand && s->nsegs && (rc = dedup_segments(s, batch->ev, cand, ncand, work, dup, err))) {
+		if (rc == TW_OK)
+			rc = TW_ECORRUPT;
+		goto out;
+	}
+	for (i = 0; i < batch->n; i++)
+		if (!dup[i])
+			cand[nkeep++] = (uint32_t)i;
+	out.duplicates = batch->n - nkeep;
 	if (nkeep) {
 		struct gen *g = &s->act;
 		size_t off = g->bytes.n;
@@ -1170,7 +1236,7 @@ enum tw_rc tw_store_append(struct tw_store *s, const struct tw_batch *batch, str
 		if (!g->bytes.cap && (rc = tw_buf_reserve(&g->bytes, (size_t)(s->o.seal_bytes < (1ull << 30) ?
 									     s->o.seal_bytes : (1ull << 30)) + (1u << 20), err)))
 			goto out;
-		if ((rc = tw_evcodec_encode_batch(&g->bytes, keep, nkeep, err)))
+		if ((rc = tw_evcodec_encode_batch_sel(&g->bytes, batch->ev, cand, nkeep, err)))
 			goto out;
 		if ((rc = tw_wal_append(s->wal, g->bytes.p + off, g->bytes.n - off, &seq, err))) {
 			g->bytes.n = off;
@@ -1185,10 +1251,10 @@ enum tw_rc tw_store_append(struct tw_store *s, const struct tw_batch *batch, str
 		}
 		if (g->n == 1)
 			s->oldest_ms = now_ms(s);
-		for (i = 0; i < local.cap; i++) {
-			const struct kslot *k = &local.t[i];
+		for (i = 0; i < nkeep; i++) {
+			const struct akey *k = &ak[cand[i]];
 
-			if (k->h && (rc = kset_add(&g->keys, local.keys.p + k->off, k->len, k->h, err))) {
+			if ((rc = kset_add(&g->keys, local.keys.p + k->off, k->len, k->h, err))) {
 				stop(s, rc, err);
 				goto out;
 			}
@@ -1199,7 +1265,10 @@ enum tw_rc tw_store_append(struct tw_store *s, const struct tw_batch *batch, str
 		*res = out;
 	rc = maybe_seal(s, err);
 out:
-	free(keep);
+	free(ak);
+	free(cand);
+	free(work);
+	free(dup);
 	kset_free(&local);
 	return rc;
 }

@@ -1187,3 +1187,52 @@ Test(index_store, missing_segment_is_damage_not_a_race)
 	cr_assert_neq(tw_store_open(t.dir, &o, &s, NULL, &err), TW_OK, "the writer refuses too");
 	tdir_clean(&t);
 }
+
+/* A whole store ingested again, shuffled and mixed with new records, several segments of many
+ * blocks: the sorted segment lookups (index/store.c, dedup_segments) must find every old record and
+ * no new one, whatever the order, and a duplicate inside the batch counts once. */
+Test(index_store, reingest_shuffled_finds_every_duplicate_across_blocks)
+{
+	struct tdir t;
+	struct tw_store_opts o;
+	struct tw_store *s;
+	struct tw_store_append_result res;
+	struct tw_batch b;
+	struct tw_err err = { 0 };
+	unsigned order[3000], i;
+	uint64_t x = 12345;
+
+	tdir_make(&t);
+	small_opts(&o);
+	s = open_store(t.dir, &o, NULL);
+	append_range(s, 0, 1000, 0, 1000, 0);
+	seal(s);
+	append_range(s, 1000, 2000, 0, 1000, 0);
+	seal(s);
+	cr_assert_eq(nsegs(t.dir), 2);
+	/* 0..1999 are stored, 2000..2999 are new; shuffle all 3000 */
+	for (i = 0; i < 3000; i++)
+		order[i] = i;
+	for (i = 2999; i > 0; i--) {
+		unsigned j, tmp;
+
+		x = x * 6364136223846793005ull + 1442695040888963407ull;
+		j = (unsigned)((x >> 33) % (i + 1));
+		tmp = order[i];
+		order[i] = order[j];
+		order[j] = tmp;
+	}
+	tw_batch_init(&b);
+	for (i = 0; i < 3000; i++)
+		gen_push(&b, order[i], 0);
+	gen_push(&b, 2500, 0); /* new, and twice in this batch */
+	gen_push(&b, 10, 0);   /* old, and twice in this batch */
+	cr_assert_eq(tw_store_append(s, &b, &res, &err), TW_OK, "%s", err.msg);
+	cr_assert_eq(res.stored, 1000);
+	cr_assert_eq(res.duplicates, 2002);
+	tw_batch_free(&b);
+	check_exact(t.dir, 3000, 0);
+	append_range(s, 0, 3000, 0, 0, 3000);
+	cr_assert_eq(tw_store_close(s, &err), TW_OK);
+	tdir_clean(&t);
+}
