@@ -427,8 +427,11 @@ struct tw_segw {
 	uint64_t records;         /* records added */
 	int64_t tmin, tmax;       /* time range of all records */
 	uint64_t raw_bytes;       /* sum of raw lengths */
-	struct tw_buf prevkey;    /* bytes of the previous record's order key */
-	struct tw_event prev;     /* previous record's key fields (pointing into prevkey) */
+	struct tw_buf prev_id;    /* the previous record's eventID (the last key of the order) */
+	int64_t last_time;        /* the previous record's time (order check) */
+	uint32_t last_ent[TW_IX__COUNT]; /* per single-valued indexed field: entry index + 1 of the
+	                          * previous record's value, 0 when it had none */
+	int8_t col_ix[18];        /* per field column: its enum tw_ix, or -1 when not indexed */
 	struct tw_buf vals;       /* value bytes of the postings entries */
 	struct pent *ents;        /* postings entries */
 	size_t nents, cap_ents;   /* in use / allocated */
@@ -438,10 +441,6 @@ struct tw_segw {
 	size_t nids, cap_ids;     /* in use / allocated */
 	enum tw_rc sticky;        /* first failure; later calls return it */
 	struct tw_err sticky_err; /* its message */
-	uint32_t cur_rec;         /* record being indexed (for the add callback) */
-	enum tw_rc cb_rc;         /* failure inside the add callback */
-	struct tw_err *cb_err;    /* where the callback reports */
-	int cur_field;            /* field being indexed */
 };
 
 void tw_seg_opts_default(struct tw_seg_opts *o)
@@ -494,7 +493,13 @@ enum tw_rc tw_segw_open(const char *path, const struct tw_seg_opts *opts, struct
 		tw_buf_init(&w->col[c], TW_SEG_MAX_BLOCK);
 	tw_buf_init(&w->idcol, TW_SEG_MAX_BLOCK);
 	tw_buf_init(&w->cbuf, SIZE_MAX / 2);
-	tw_buf_init(&w->prevkey, SIZE_MAX / 2);
+	tw_buf_init(&w->prev_id, SIZE_MAX / 2);
+	for (int i = 0; i < NSF; i++) {
+		w->col_ix[i] = -1;
+		for (int f = 0; f < TW_IX__COUNT; f++)
+			if (f != TW_IX_EVENT_ID && ix_field[f] == (int)col_field[i])
+				w->col_ix[i] = (int8_t)f;
+	}
 	tw_buf_init(&w->vals, SIZE_MAX / 2);
 	w->tmin = INT64_MAX;
 	w->tmax = INT64_MIN;
@@ -638,51 +643,115 @@ static enum tw_rc flush_block(struct tw_segw *w, struct tw_err *err)
 	return TW_OK;
 }
 
-/* Appends ev to the current block's columns. On failure the caller restores the columns. */
-static enum tw_rc add_columns(struct tw_segw *w, const struct tw_event *ev, struct tw_err *err)
+/* Writes v as a LEB128 varint at p (10 bytes of room); returns the bytes written. */
+static size_t varint_at(uint8_t *p, uint64_t v)
+{
+	size_t n = 0;
+	while (v >= 0x80) {
+		p[n++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	p[n++] = (uint8_t)v;
+	return n;
+}
+
+/* Makes room for more bytes in b: the common case (room left) without a call. */
+static inline enum tw_rc room(struct tw_buf *b, size_t more, struct tw_err *err)
+{
+	return b->n + more < b->cap ? TW_OK : tw_buf_reserve(b, more, err);
+}
+
+/* Appends varint v then n bytes at p to b (room for both made first). */
+static enum tw_rc put_len_bytes(struct tw_buf *b, uint64_t v, const void *p, size_t n, struct tw_err *err)
+{
+	enum tw_rc rc = room(b, 10 + n, err);
+	if (rc)
+		return rc;
+	b->n += varint_at((uint8_t *)b->p + b->n, v);
+	if (n)
+		memcpy(b->p + b->n, p, n);
+	b->n += n;
+	return TW_OK;
+}
+
+/* The value of each single-valued indexed field of ev (all but resource and eventID; the others
+ * get { NULL, 0 }), as ix_values gives them. */
+static void single_values(const struct tw_event *ev, struct tw_str *v)
+{
+	for (int f = 0; f < TW_IX__COUNT; f++)
+		v[f] = ix_field[f] >= 0 && f != TW_IX_EVENT_ID ? ev->f[ix_field[f]] : (struct tw_str){ NULL, 0 };
+	if (ev->read_only == 1)
+		v[TW_IX_READ_ONLY] = TW_STR_LIT("true");
+	else if (ev->read_only == 0)
+		v[TW_IX_READ_ONLY] = TW_STR_LIT("false");
+	const char *k = tw_kind_name(ev->kind);
+	v[TW_IX_KIND] = (struct tw_str){ k, strlen(k) };
+}
+
+/* Appends ev to the current block's columns; same[f] says that indexed field f has the previous
+ * record's value. On failure the caller restores the columns. */
+static enum tw_rc add_columns(struct tw_segw *w, const struct tw_event *ev, const uint8_t *same,
+			      struct tw_err *err)
 {
 	enum tw_rc rc;
 	unsigned ro = (unsigned)(ev->read_only < 0 ? 0 : ev->read_only + 1);
-	uint8_t head = (uint8_t)((unsigned)ev->kind | ro << 4);
+	struct tw_buf *b = &w->col[COL_HEAD];
+	if ((rc = room(b, 1, err)))
+		return rc;
+	b->p[b->n++] = (char)((unsigned)ev->kind | ro << 4);
 	uint64_t d = (uint64_t)ev->time_ms - (uint64_t)w->prev_time;
 	int64_t sd;
 	memcpy(&sd, &d, sizeof(sd));
-	if ((rc = tw_buf_append(&w->col[COL_HEAD], &head, 1, err)) ||
-	    (rc = put_varint(&w->col[COL_TIME], zigzag(sd), err)))
+	b = &w->col[COL_TIME];
+	if ((rc = room(b, 10, err)))
 		return rc;
+	b->n += varint_at((uint8_t *)b->p + b->n, zigzag(sd));
 	for (int i = 0; i < NSF; i++) {
 		struct tw_str v = ev->f[col_field[i]];
-		struct tw_buf *b = &w->col[COL_F0 + i];
-		if (!v.n) {
-			rc = put_varint(b, FC_ABSENT, err);
-			w->prev_len[i] = 0;
-		} else if (w->prev_len[i] == v.n && memcmp(b->p + w->prev_off[i], v.p, v.n) == 0) {
-			rc = put_varint(b, FC_SAME, err);
-		} else if (!(rc = put_varint(b, (uint64_t)v.n + 1, err))) {
-			w->prev_off[i] = b->n;
-			w->prev_len[i] = v.n;
-			rc = tw_buf_append(b, v.p, v.n, err);
+		int ix = w->col_ix[i];
+		b = &w->col[COL_F0 + i];
+		if (!v.n || (w->prev_len[i] == v.n &&
+			     (ix >= 0 ? same[ix] : memcmp(b->p + w->prev_off[i], v.p, v.n) == 0))) {
+			if ((rc = room(b, 1, err)))
+				return rc;
+			b->p[b->n++] = v.n ? FC_SAME : FC_ABSENT;
+			if (!v.n)
+				w->prev_len[i] = 0;
+			continue;
 		}
-		if (rc)
+		if ((rc = room(b, 10 + v.n, err)))
 			return rc;
+		b->n += varint_at((uint8_t *)b->p + b->n, (uint64_t)v.n + 1);
+		w->prev_off[i] = b->n;
+		w->prev_len[i] = v.n;
+		memcpy(b->p + b->n, v.p, v.n);
+		b->n += v.n;
 	}
-	struct tw_buf *b = &w->col[COL_RES];
-	if ((rc = put_varint(b, ev->nresources, err)))
+	b = &w->col[COL_RES];
+	if ((rc = room(b, 10, err)))
 		return rc;
+	b->n += varint_at((uint8_t *)b->p + b->n, ev->nresources);
 	for (uint32_t i = 0; i < ev->nresources; i++)
-		if ((rc = put_varint(b, ev->resources[i].n, err)) ||
-		    (rc = tw_buf_append(b, ev->resources[i].p, ev->resources[i].n, err)))
+		if ((rc = put_len_bytes(b, ev->resources[i].n, ev->resources[i].p, ev->resources[i].n, err)))
 			return rc;
 	/* raw without its first copy of the event id (the id frame has it): position + 1, or 0 */
 	struct tw_str id = ev->f[TW_F_EVENT_ID], raw = ev->raw;
 	const char *at = id.n && raw.n ? memmem(raw.p, raw.n, id.p, id.n) : NULL;
 	size_t pos = at ? (size_t)(at - raw.p) : 0;
-	if ((rc = put_varint(&w->col[COL_RAW], at ? pos + 1 : 0, err)) ||
-	    (rc = put_varint(&w->col[COL_RAW], at ? raw.n - id.n : raw.n, err)) ||
-	    (rc = tw_buf_append(&w->col[COL_RAW], raw.p, at ? pos : raw.n, err)) ||
-	    (at && (rc = tw_buf_append(&w->col[COL_RAW], at + id.n, raw.n - pos - id.n, err))) ||
-	    (rc = put_varint(&w->idcol, ev->f[TW_F_EVENT_ID].n, err)) ||
-	    (rc = tw_buf_append(&w->idcol, ev->f[TW_F_EVENT_ID].p, ev->f[TW_F_EVENT_ID].n, err)))
+	b = &w->col[COL_RAW];
+	if ((rc = room(b, 20 + raw.n, err)))
+		return rc;
+	b->n += varint_at((uint8_t *)b->p + b->n, at ? pos + 1 : 0);
+	b->n += varint_at((uint8_t *)b->p + b->n, at ? raw.n - id.n : raw.n);
+	if (at) {
+		memcpy(b->p + b->n, raw.p, pos);
+		memcpy(b->p + b->n + pos, at + id.n, raw.n - pos - id.n);
+		b->n += raw.n - id.n;
+	} else if (raw.n) {
+		memcpy(b->p + b->n, raw.p, raw.n);
+		b->n += raw.n;
+	}
+	if ((rc = put_len_bytes(&w->idcol, id.n, id.p, id.n, err)))
 		return rc;
 	w->prev_time = ev->time_ms;
 	return TW_OK;
@@ -707,96 +776,153 @@ static enum tw_rc check_event(const struct tw_segw *w, const struct tw_event *ev
 	return TW_OK;
 }
 
-/* Adds the current record to the postings of (w->cur_field, v). */
-static void add_posting(void *ctx, struct tw_str v)
+static uint64_t load64(const char *p)
 {
-	struct tw_segw *w = ctx;
-	if (w->cb_rc)
-		return;
-	uint32_t fld = (uint32_t)w->cur_field;
-	uint64_t h = hash_bytes(0xcbf29ce484222325ull ^ ((uint64_t)fld * 0x9e3779b97f4a7c15ull), v.p, v.n);
+	uint64_t v;
+	memcpy(&v, p, sizeof v);
+	return v;
+}
+static uint64_t load32(const char *p)
+{
+	uint32_t v;
+	memcpy(&v, p, sizeof v);
+	return v;
+}
+/* memcmp(a, b, n) == 0 for n >= 1, inline: most values are short and most compare equal. */
+static inline int bytes_eq(const char *a, const char *b, size_t n)
+{
+	if (n >= 8) {
+		for (size_t i = 0; i + 8 < n; i += 8)
+			if (load64(a + i) != load64(b + i))
+				return 0;
+		return load64(a + n - 8) == load64(b + n - 8);
+	}
+	if (n >= 4)
+		return load32(a) == load32(b) && load32(a + n - 4) == load32(b + n - 4);
+	return a[0] == b[0] && a[n >> 1] == b[n >> 1] && a[n - 1] == b[n - 1];
+}
+
+/* 64 x 64 -> 128-bit multiply folded to 64 bits. */
+static uint64_t mul_fold(uint64_t a, uint64_t b)
+{
+	unsigned __int128 r = (unsigned __int128)a * b;
+	return (uint64_t)r ^ (uint64_t)(r >> 64);
+}
+
+/* Hash of (field, value) for the in-memory postings table only (never written): 16 bytes a step. */
+static uint64_t post_hash(uint32_t fld, const char *p, size_t n)
+{
+	const uint64_t k0 = 0xa0761d6478bd642full, k1 = 0xe7037ed1a0b428dbull, k2 = 0x8ebc6af09c88c6e3ull;
+	uint64_t h = k0 ^ ((uint64_t)fld << 40) ^ n, a = 0, b = 0;
+	size_t i = n;
+	while (i > 16) {
+		h = mul_fold(load64(p) ^ k1, load64(p + 8) ^ h);
+		p += 16;
+		i -= 16;
+	}
+	if (i >= 8) {
+		a = load64(p);
+		b = load64(p + i - 8);
+	} else if (i >= 4) {
+		a = load32(p);
+		b = load32(p + i - 4);
+	} else if (i) {
+		a = (uint64_t)(uint8_t)p[0] << 16 | (uint64_t)(uint8_t)p[i >> 1] << 8 | (uint8_t)p[i - 1];
+	}
+	return mul_fold(k1 ^ n, mul_fold(a ^ k1, b ^ h) ^ k2);
+}
+
+/* The entry of (fld, v) (v.n >= 1), created with no ids when new; *idx gets its index. */
+static enum tw_rc post_find(struct tw_segw *w, uint32_t fld, struct tw_str v, size_t *idx,
+			    struct tw_err *err)
+{
+	uint64_t h = post_hash(fld, v.p, v.n);
 	size_t mask = w->nslots - 1, i = h & mask;
-	struct pent *e = NULL;
 	while (w->slots[i]) {
-		struct pent *c = &w->ents[w->slots[i] - 1];
+		const struct pent *c = &w->ents[w->slots[i] - 1];
 		if (c->hash == h && c->field == fld && c->vlen == v.n &&
 		    memcmp(w->vals.p + c->voff, v.p, v.n) == 0) {
-			e = c;
-			break;
+			*idx = w->slots[i] - 1;
+			return TW_OK;
 		}
 		i = (i + 1) & mask;
 	}
-	if (!e) {
-		if (v.n > UINT32_MAX || w->nents >= UINT32_MAX - 1) {
-			w->cb_rc = tw_err_set(w->cb_err, TW_ELIMIT, "%s: too many or too long values",
-					      w->tmp);
-			return;
-		}
-		if (w->nents == w->cap_ents) {
-			size_t nc = w->cap_ents ? 2 * w->cap_ents : 256;
-			struct pent *ne = realloc(w->ents, nc * sizeof(*ne));
-			if (!ne)
-				goto nomem;
-			w->ents = ne;
-			w->cap_ents = nc;
-		}
-		size_t voff = w->vals.n;
-		if (tw_buf_append(&w->vals, v.p, v.n, w->cb_err)) {
-			w->cb_rc = w->cb_err ? w->cb_err->rc : TW_ENOMEM;
-			return;
-		}
-		e = &w->ents[w->nents];
-		*e = (struct pent){ fld, (uint32_t)v.n, voff, h, NULL, 0, 0 };
-		w->slots[i] = (uint32_t)(++w->nents);
-		if (w->nents * 2 > w->nslots) { /* grow and rehash */
-			size_t ns = w->nslots * 2;
-			uint32_t *sl = calloc(ns, sizeof(*sl));
-			if (!sl)
-				goto nomem;
-			for (size_t k = 0; k < w->nents; k++) {
-				size_t j = w->ents[k].hash & (ns - 1);
-				while (sl[j])
-					j = (j + 1) & (ns - 1);
-				sl[j] = (uint32_t)(k + 1);
-			}
-			free(w->slots);
-			w->slots = sl;
-			w->nslots = ns;
-		}
+	if (v.n > UINT32_MAX || w->nents >= UINT32_MAX - 1)
+		return tw_err_set(err, TW_ELIMIT, "%s: too many or too long values", w->tmp);
+	if (w->nents == w->cap_ents) {
+		size_t nc = w->cap_ents ? 2 * w->cap_ents : 256;
+		struct pent *ne = realloc(w->ents, nc * sizeof(*ne));
+		if (!ne)
+			goto nomem;
+		w->ents = ne;
+		w->cap_ents = nc;
 	}
-	if (e->n && e->ids[e->n - 1] == w->cur_rec)
-		return;
+	size_t voff = w->vals.n;
+	enum tw_rc rc = tw_buf_append(&w->vals, v.p, v.n, err);
+	if (rc)
+		return rc;
+	w->ents[w->nents] = (struct pent){ fld, (uint32_t)v.n, voff, h, NULL, 0, 0 };
+	*idx = w->nents;
+	w->slots[i] = (uint32_t)(++w->nents);
+	if (w->nents * 2 > w->nslots) { /* grow and rehash */
+		size_t ns = w->nslots * 2;
+		uint32_t *sl = calloc(ns, sizeof(*sl));
+		if (!sl)
+			goto nomem;
+		for (size_t k = 0; k < w->nents; k++) {
+			size_t j = w->ents[k].hash & (ns - 1);
+			while (sl[j])
+				j = (j + 1) & (ns - 1);
+			sl[j] = (uint32_t)(k + 1);
+		}
+		free(w->slots);
+		w->slots = sl;
+		w->nslots = ns;
+	}
+	return TW_OK;
+nomem:
+	return tw_err_set(err, TW_ENOMEM, "%s: out of memory building postings", w->tmp);
+}
+
+/* Appends record rec to entry idx's ids (once). */
+static enum tw_rc post_push(struct tw_segw *w, size_t idx, uint32_t rec, struct tw_err *err)
+{
+	struct pent *e = &w->ents[idx];
+	if (e->n && e->ids[e->n - 1] == rec)
+		return TW_OK;
 	if (e->n == e->cap) {
 		uint32_t nc = e->cap ? 2 * e->cap : 4;
 		uint32_t *ni = realloc(e->ids, nc * sizeof(*ni));
 		if (!ni)
-			goto nomem;
+			return tw_err_set(err, TW_ENOMEM, "%s: out of memory building postings", w->tmp);
 		e->ids = ni;
 		e->cap = nc;
 	}
-	e->ids[e->n++] = w->cur_rec;
-	return;
-nomem:
-	w->cb_rc = tw_err_set(w->cb_err, TW_ENOMEM, "%s: out of memory building postings", w->tmp);
+	e->ids[e->n++] = rec;
+	return TW_OK;
 }
 
-/* Remembers the order key of ev (copied) for the next tw_segw_add's order check. */
-static enum tw_rc keep_key(struct tw_segw *w, const struct tw_event *ev, struct tw_err *err)
+/* The previous record's value of single-valued indexed field f ({ NULL, 0 } when none). */
+static struct tw_str last_value(const struct tw_segw *w, int f)
 {
-	static const int kf[4] = { TW_F_PRINCIPAL, TW_F_EVENT_SOURCE, TW_F_EVENT_NAME, TW_F_EVENT_ID };
-	enum tw_rc rc;
-	tw_buf_reset(&w->prevkey);
-	for (int i = 0; i < 4; i++)
-		if ((rc = tw_buf_append(&w->prevkey, ev->f[kf[i]].p, ev->f[kf[i]].n, err)))
-			return rc;
-	memset(&w->prev, 0, sizeof(w->prev));
-	size_t o = 0;
-	for (int i = 0; i < 4; i++) {
-		w->prev.f[kf[i]] = (struct tw_str){ ev->f[kf[i]].n ? w->prevkey.p + o : NULL, ev->f[kf[i]].n };
-		o += ev->f[kf[i]].n;
+	if (!w->last_ent[f])
+		return (struct tw_str){ NULL, 0 };
+	const struct pent *e = &w->ents[w->last_ent[f] - 1];
+	return (struct tw_str){ w->vals.p + e->voff, e->vlen };
+}
+
+/* tw_seg_order(previous record, ev), reusing same[] for the fields equal to the previous ones. */
+static int order_vs_last(const struct tw_segw *w, const struct tw_event *ev, const uint8_t *same)
+{
+	static const int key[3] = { TW_IX_PRINCIPAL, TW_IX_EVENT_SOURCE, TW_IX_EVENT_NAME };
+	for (int k = 0; k < 3; k++) {
+		int c = same[key[k]] ? 0 : str_cmp(last_value(w, key[k]), ev->f[ix_field[key[k]]]);
+		if (c)
+			return c;
 	}
-	w->prev.time_ms = ev->time_ms;
-	return TW_OK;
+	if (w->last_time != ev->time_ms)
+		return w->last_time < ev->time_ms ? -1 : 1;
+	return str_cmp((struct tw_str){ w->prev_id.p, w->prev_id.n }, ev->f[TW_F_EVENT_ID]);
 }
 
 enum tw_rc tw_segw_add(struct tw_segw *w, const struct tw_event *ev, struct tw_err *err)
@@ -807,13 +933,22 @@ enum tw_rc tw_segw_add(struct tw_segw *w, const struct tw_event *ev, struct tw_e
 			*err = w->sticky_err;
 		return w->sticky;
 	}
-	if (w->records && tw_seg_order(&w->prev, ev) > 0)
+	if ((rc = check_event(w, ev, err)))
+		return rc;
+	/* single-valued indexed fields equal to the previous record's: the common case in
+	 * tw_seg_order, answered once here for the order check, the columns and the postings */
+	struct tw_str val[TW_IX__COUNT];
+	uint8_t same[TW_IX__COUNT];
+	single_values(ev, val);
+	for (int f = 0; f < TW_IX__COUNT; f++) {
+		struct tw_str last = last_value(w, f);
+		same[f] = val[f].n && last.n == val[f].n && bytes_eq(last.p, val[f].p, last.n);
+	}
+	if (w->records && order_vs_last(w, ev, same) > 0)
 		return tw_err_set(err, TW_EINVAL, "%s: record %llu is out of segment order", w->path,
 				  (unsigned long long)w->records);
 	if (w->records >= UINT32_MAX - 1)
 		return tw_err_set(err, TW_ELIMIT, "%s: too many records for one segment", w->path);
-	if ((rc = check_event(w, ev, err)))
-		return rc;
 	{
 		size_t mark[NCOL], idmark = w->idcol.n, poff[18], plen[18];
 		int64_t ptime = w->prev_time;
@@ -821,7 +956,7 @@ enum tw_rc tw_segw_add(struct tw_segw *w, const struct tw_event *ev, struct tw_e
 			mark[c] = w->col[c].n;
 		memcpy(poff, w->prev_off, sizeof(poff));
 		memcpy(plen, w->prev_len, sizeof(plen));
-		rc = add_columns(w, ev, err);
+		rc = add_columns(w, ev, same, err);
 		size_t added = w->idcol.n - idmark;
 		for (int c = 0; c < NCOL; c++)
 			added += w->col[c].n - mark[c];
@@ -839,21 +974,40 @@ enum tw_rc tw_segw_add(struct tw_segw *w, const struct tw_event *ev, struct tw_e
 		}
 		w->blk_bytes += added;
 	}
-	if ((rc = keep_key(w, ev, err)))
+	struct tw_str id = ev->f[TW_F_EVENT_ID];
+	tw_buf_reset(&w->prev_id);
+	if ((rc = tw_buf_append(&w->prev_id, id.p, id.n, err)))
 		goto fail;
+	w->last_time = ev->time_ms;
 	uint32_t rec = (uint32_t)w->records;
-	w->cur_rec = rec;
-	w->cb_rc = TW_OK;
-	w->cb_err = err;
-	for (int f = 0; f < TW_IX__COUNT && !w->cb_rc; f++) {
+	for (int f = 0; f < TW_IX__COUNT; f++) {
+		size_t idx;
 		if (f == TW_IX_EVENT_ID)
 			continue;
-		w->cur_field = f;
-		ix_values(ev, f, add_posting, w);
+		if (f == TW_IX_RESOURCE) {
+			for (uint32_t i = 0; i < ev->nresources; i++) {
+				struct tw_str r = ev->resources[i];
+				if (!r.n)
+					continue;
+				if ((rc = post_find(w, (uint32_t)f, r, &idx, err)) ||
+				    (rc = post_push(w, idx, rec, err)))
+					goto fail;
+			}
+			continue;
+		}
+		if (!val[f].n) {
+			w->last_ent[f] = 0;
+			continue;
+		}
+		if (same[f])
+			idx = w->last_ent[f] - 1;
+		else if ((rc = post_find(w, (uint32_t)f, val[f], &idx, err)))
+			goto fail;
+		if ((rc = post_push(w, idx, rec, err)))
+			goto fail;
+		w->last_ent[f] = (uint32_t)idx + 1;
 	}
-	if ((rc = w->cb_rc))
-		goto fail;
-	if (ev->f[TW_F_EVENT_ID].n) {
+	if (id.n) {
 		if (w->nids == w->cap_ids) {
 			size_t nc = w->cap_ids ? 2 * w->cap_ids : 1024;
 			struct identry *ni = realloc(w->ids, nc * sizeof(*ni));
@@ -864,8 +1018,7 @@ enum tw_rc tw_segw_add(struct tw_segw *w, const struct tw_event *ev, struct tw_e
 			w->ids = ni;
 			w->cap_ids = nc;
 		}
-		w->ids[w->nids++] = (struct identry){ tw_seg_id_hash(ev->f[TW_F_EVENT_ID]),
-						      (uint32_t)w->nblocks };
+		w->ids[w->nids++] = (struct identry){ tw_seg_id_hash(id), (uint32_t)w->nblocks };
 	}
 	if (!w->blk_count || ev->time_ms < w->blk_tmin)
 		w->blk_tmin = ev->time_ms;
@@ -906,6 +1059,42 @@ static int id_cmp(const void *a, const void *b)
 	if (x->hash != y->hash)
 		return x->hash < y->hash ? -1 : 1;
 	return x->block < y->block ? -1 : x->block > y->block;
+}
+
+/* Sorts w->ids by (hash, block) where hash has `bits` bits: a stable LSD radix sort on the hash
+ * (11 bits a pass), since the ids were added with blocks ascending. */
+static enum tw_rc sort_ids(struct tw_segw *w, unsigned bits, struct tw_err *err)
+{
+	size_t n = w->nids;
+	if (n < 2)
+		return TW_OK;
+	if (n < 256) {
+		qsort(w->ids, n, sizeof(*w->ids), id_cmp);
+		return TW_OK;
+	}
+	struct identry *tmp = malloc(n * sizeof(*tmp)), *src = w->ids, *dst = tmp;
+	if (!tmp)
+		return tw_err_set(err, TW_ENOMEM, "%s: out of memory sorting event ids", w->tmp);
+	for (unsigned shift = 0; shift < bits; shift += 11) {
+		size_t cnt[2048] = { 0 };
+		for (size_t i = 0; i < n; i++)
+			cnt[src[i].hash >> shift & 2047]++;
+		size_t sum = 0;
+		for (size_t d = 0; d < 2048; d++) {
+			size_t c = cnt[d];
+			cnt[d] = sum;
+			sum += c;
+		}
+		for (size_t i = 0; i < n; i++)
+			dst[cnt[src[i].hash >> shift & 2047]++] = src[i];
+		struct identry *t = src;
+		src = dst;
+		dst = t;
+	}
+	if (src != w->ids)
+		memcpy(w->ids, src, n * sizeof(*src));
+	free(tmp);
+	return TW_OK;
 }
 
 static size_t varint_len(uint64_t v)
@@ -1123,8 +1312,8 @@ static enum tw_rc finish(struct tw_segw *w, struct tw_seg_info *info, struct tw_
 			bw++;
 		for (size_t i = 0; i < w->nids; i++)
 			w->ids[i].hash >>= 48 - kb; /* bucket (k bits) then fingerprint (16 bits) */
-		if (w->nids)
-			qsort(w->ids, w->nids, sizeof(*w->ids), id_cmp);
+		if ((rc = sort_ids(w, 16 + kb, err)))
+			goto out;
 		size_t nb = (size_t)1 << kb, len = TW_SEG_IDS_HEADER + 4 * (nb + 1) + w->nids * 2 +
 						   (size_t)(((uint64_t)w->nids * bw + 7) / 8);
 		tw_buf_reset(&sec);
@@ -1146,10 +1335,11 @@ static enum tw_rc finish(struct tw_segw *w, struct tw_seg_info *info, struct tw_
 		for (size_t i = 0; i < w->nids; i++) {
 			fps[2 * i] = (uint8_t)w->ids[i].hash;
 			fps[2 * i + 1] = (uint8_t)(w->ids[i].hash >> 8);
-			uint64_t bit = (uint64_t)i * bw;
-			for (unsigned x = 0; x < bw; x++, bit++)
-				if (w->ids[i].block >> x & 1)
-					blks[bit >> 3] |= (uint8_t)(1u << (bit & 7));
+			uint64_t bit = (uint64_t)i * bw; /* block < 2^bw: a byte at a time */
+			uint64_t v = (uint64_t)w->ids[i].block << (bit & 7);
+			for (size_t at = (size_t)(bit >> 3), nbits = bw + (bit & 7); nbits;
+			     at++, v >>= 8, nbits = nbits > 8 ? nbits - 8 : 0)
+				blks[at] |= (uint8_t)v;
 		}
 		sec.n = len;
 		if ((rc = write_section(w, &secs[nsec++], SEC_IDS, 0, sec.p, sec.n, err)))
@@ -1243,7 +1433,7 @@ void tw_segw_abort(struct tw_segw *w)
 		tw_buf_free(&w->col[c]);
 	tw_buf_free(&w->idcol);
 	tw_buf_free(&w->cbuf);
-	tw_buf_free(&w->prevkey);
+	tw_buf_free(&w->prev_id);
 	tw_buf_free(&w->vals);
 	for (size_t i = 0; i < w->nents; i++)
 		free(w->ents[i].ids);
@@ -1264,11 +1454,14 @@ enum tw_rc tw_seg_write(const char *path, struct tw_event *ev, size_t n, const s
 {
 	struct tw_segw *w;
 	enum tw_rc rc;
-	if (n)
+	size_t i = 1;
+	while (i < n && tw_seg_order(&ev[i - 1], &ev[i]) <= 0) /* often sorted already */
+		i++;
+	if (i < n)
 		qsort(ev, n, sizeof(*ev), ev_cmp);
 	if ((rc = tw_segw_open(path, opts, &w, err)))
 		return rc;
-	for (size_t i = 0; i < n; i++)
+	for (i = 0; i < n; i++)
 		if ((rc = tw_segw_add(w, &ev[i], err))) {
 			tw_segw_abort(w);
 			return rc;

@@ -4,7 +4,9 @@
  * truncated or bit-flipped file fails cleanly (TW_ECORRUPT naming the block or section) while
  * its undamaged parts stay readable, and each posting-list encoding (delta, runs, bitmap) is
  * chosen where it is smallest, decodes (by an independent decoder here) to the scan's answer,
- * and is refused when malformed. Offsets of blocks and sections are found by reading the
+ * and is refused when malformed; the writer's fast paths keep the format exact (field columns say
+ * "same" exactly when the previous record of the block matches, the order check reaches every key,
+ * id-index entries sorted by bucket, fingerprint, block). Offsets of blocks and sections are found by reading the
  * layout documented in index/FORMAT.md, not through the reader under test. */
 #include <criterion/criterion.h>
 #include <stdarg.h>
@@ -1094,5 +1096,254 @@ Test(index_segment, malformed_posting_lists_are_refused)
 	free(bad);
 	free(path);
 	tw_arena_free(&pool);
+	tw_test_tmpdir_free(dir);
+}
+
+/* ---- writer fast paths: what they must keep exactly as FORMAT.md says ---------------------- */
+
+/* The field columns' order in a main frame, as FORMAT.md lists them. */
+static const int main_cols[18] = {
+	TW_F_EVENT_NAME, TW_F_EVENT_SOURCE, TW_F_REGION, TW_F_ACCOUNT, TW_F_PRINCIPAL,
+	TW_F_IDENTITY_TYPE, TW_F_USER_NAME, TW_F_ACCESS_KEY, TW_F_SESSION_ISSUER, TW_F_SSO_USER,
+	TW_F_SOURCE_IP, TW_F_USER_AGENT, TW_F_ERROR_CODE, TW_F_ERROR_MESSAGE, TW_F_EVENT_TYPE,
+	TW_F_LOG_GROUP, TW_F_LOG_STREAM, TW_F_MESSAGE,
+};
+
+/* Every field column of every block codes 1 ("same") exactly when the previous record of the
+ * block has an equal value, 0 when absent, else the literal: checked on a raw-codec file with
+ * small blocks (so runs cross block starts), values of equal length that differ in one byte, and
+ * unindexed columns (userAgent, errorMessage) too. */
+Test(index_segment, field_columns_say_same_exactly_when_the_previous_record_matches)
+{
+	char *dir = tw_test_tmpdir(), *path = tw_test_join(dir, "f.tws");
+	static struct tw_event ev[1500];
+	static const char *agents[] = { "aws-cli/2.1", "aws-cli/2.2", "Boto3/1.2 Python/3.11" };
+	struct tw_seg_opts o;
+	struct tw_seg_info info;
+	struct tw_err err;
+	size_t size, checked_same = 0, checked_lit = 0;
+	make_events(ev, 1500);
+	for (size_t i = 0; i < 1500; i++) {
+		uint64_t r = rnd() % 4;
+		if (r < 3)
+			ev[i].f[TW_F_USER_AGENT] = dupf("%s", agents[r]);
+		if (rnd() % 3 == 0)
+			ev[i].f[TW_F_ERROR_MESSAGE] = dupf("denied %llu", (unsigned long long)(rnd() % 2));
+	}
+	tw_seg_opts_default(&o);
+	o.codec = TW_SEG_RAW;
+	o.block_bytes = 2048;
+	o.fsync = 0;
+	cr_assert_eq(tw_seg_write(path, ev, 1500, &o, &info, &err), TW_OK, "%s", err.msg);
+	cr_assert_gt(info.blocks, 20);
+	unsigned char *f = (unsigned char *)tw_test_read_file(path, &size);
+	uint64_t off, len;
+	find_section(f, size, 1, 0, &off, &len);
+	const unsigned char *bt = f + off;
+	cr_assert_eq(le(bt, 4), info.blocks);
+	for (uint32_t b = 0; b < info.blocks; b++) {
+		const unsigned char *e = bt + 8 + 64 * (size_t)b;
+		uint32_t first = (uint32_t)le(e, 4), count = (uint32_t)le(e + 4, 4);
+		cr_assert_eq(le(e + 40, 4), 0, "block %u not stored raw", b);
+		const unsigned char *p = f + le(e + 24, 8), *end = p + le(e + 32, 4);
+		uint64_t clen[22];
+		for (int c = 0; c < 22; c++)
+			clen[c] = rd_varint(&p, end);
+		p += clen[0] + clen[1]; /* head, time */
+		for (int c = 0; c < 18; c++) {
+			const unsigned char *q = p, *qend = p + clen[2 + c];
+			cr_assert(qend <= end);
+			for (uint32_t r = first; r < first + count; r++) {
+				struct tw_str v = ev[r].f[main_cols[c]];
+				uint64_t code = rd_varint(&q, qend);
+				if (!v.n) {
+					cr_assert_eq(code, 0, "block %u record %u column %d", b, r, c);
+				} else if (r > first && str_eq(ev[r - 1].f[main_cols[c]], v)) {
+					cr_assert_eq(code, 1, "block %u record %u column %d: %llu", b, r, c,
+						     (unsigned long long)code);
+					checked_same++;
+				} else {
+					cr_assert_eq(code, v.n + 1, "block %u record %u column %d", b, r, c);
+					cr_assert((size_t)(qend - q) >= v.n && memcmp(q, v.p, v.n) == 0);
+					q += v.n;
+					checked_lit++;
+				}
+			}
+			cr_assert_eq(q, qend, "block %u column %d has extra bytes", b, c);
+			p = qend;
+		}
+	}
+	cr_assert_gt(checked_same, 1000);
+	cr_assert_gt(checked_lit, 1000);
+	/* and the records read back */
+	struct tw_seg *s;
+	struct tw_seg_blockbuf bb;
+	struct tw_arena a;
+	struct tw_buf b1, b2;
+	tw_buf_init(&b1, 1 << 20);
+	tw_buf_init(&b2, 1 << 20);
+	tw_arena_init(&a, 1 << 12, 0);
+	tw_seg_blockbuf_init(&bb);
+	cr_assert_eq(tw_seg_open(path, &s, &err), TW_OK, "%s", err.msg);
+	for (uint32_t r = 0; r < 1500; r++) {
+		struct tw_event got;
+		cr_assert_eq(tw_seg_get(s, r, &bb, &got, &a, &err), TW_OK, "%s", err.msg);
+		enc(&ev[r], &b1);
+		enc(&got, &b2);
+		cr_assert(b1.n == b2.n && memcmp(b1.p, b2.p, b1.n) == 0, "record %u differs", r);
+	}
+	cr_assert_eq(tw_seg_verify(s, NULL, NULL, &err), TW_OK, "%s", err.msg);
+	tw_seg_close(s);
+	tw_seg_blockbuf_free(&bb);
+	tw_arena_free(&a);
+	tw_buf_free(&b1);
+	tw_buf_free(&b2);
+	free(f);
+	free(path);
+	tw_arena_free(&pool);
+	tw_test_tmpdir_free(dir);
+}
+
+/* The order check compares every key once the earlier ones are equal, also right after a block
+ * was flushed (one record a block here) and across absent values (absent sorts first). */
+Test(index_segment, order_check_reaches_every_key_across_blocks)
+{
+	char *dir = tw_test_tmpdir(), *path = tw_test_join(dir, "k.tws");
+	struct tw_segw *w;
+	struct tw_err err;
+	struct tw_seg_opts o;
+	struct tw_seg_info info;
+	struct tw_event e = { .kind = TW_KIND_CLOUDTRAIL, .read_only = 1, .time_ms = 10 };
+	tw_seg_opts_default(&o);
+	o.fsync = 0;
+	o.block_bytes = 1;
+	cr_assert_eq(tw_segw_open(path, &o, &w, &err), TW_OK, "%s", err.msg);
+	cr_assert_eq(tw_segw_add(w, &e, &err), TW_OK, "%s", err.msg);        /* all absent */
+	e.f[TW_F_EVENT_ID] = TW_STR_LIT("id-b");
+	cr_assert_eq(tw_segw_add(w, &e, &err), TW_OK, "%s", err.msg);        /* id: absent < id-b */
+	e.f[TW_F_EVENT_ID] = TW_STR_LIT("id-a");
+	cr_assert_eq(tw_segw_add(w, &e, &err), TW_EINVAL);                   /* id goes back */
+	e.f[TW_F_EVENT_ID] = TW_STR_LIT("id-b");
+	cr_assert_eq(tw_segw_add(w, &e, &err), TW_OK, "%s", err.msg);        /* equal keys are fine */
+	e.f[TW_F_PRINCIPAL] = TW_STR_LIT("user/bob");
+	e.f[TW_F_EVENT_SOURCE] = TW_STR_LIT("s3");
+	e.f[TW_F_EVENT_NAME] = TW_STR_LIT("Get");
+	e.f[TW_F_EVENT_ID] = TW_STR_LIT("id-0");
+	e.time_ms = 1;
+	cr_assert_eq(tw_segw_add(w, &e, &err), TW_OK, "%s", err.msg);        /* principal decides */
+	e.f[TW_F_PRINCIPAL] = TW_STR_LIT("user/bo");
+	cr_assert_eq(tw_segw_add(w, &e, &err), TW_EINVAL);                   /* a shorter prefix */
+	e.f[TW_F_PRINCIPAL] = TW_STR_LIT("user/boa");
+	cr_assert_eq(tw_segw_add(w, &e, &err), TW_EINVAL);                   /* same length, less */
+	e.f[TW_F_PRINCIPAL] = TW_STR_LIT("user/bob");
+	e.f[TW_F_EVENT_SOURCE] = (struct tw_str){ NULL, 0 };
+	cr_assert_eq(tw_segw_add(w, &e, &err), TW_EINVAL);                   /* source now absent */
+	e.f[TW_F_EVENT_SOURCE] = TW_STR_LIT("s3");
+	e.f[TW_F_EVENT_NAME] = TW_STR_LIT("Ge");
+	cr_assert_eq(tw_segw_add(w, &e, &err), TW_EINVAL);                   /* name goes back */
+	e.f[TW_F_EVENT_NAME] = TW_STR_LIT("Get");
+	e.time_ms = 0;
+	cr_assert_eq(tw_segw_add(w, &e, &err), TW_EINVAL);                   /* time goes back */
+	e.time_ms = 1;
+	e.read_only = 0; /* not part of the order */
+	cr_assert_eq(tw_segw_add(w, &e, &err), TW_OK, "%s", err.msg);
+	e.f[TW_F_EVENT_NAME] = TW_STR_LIT("Put");
+	e.time_ms = -5; /* a later name resets time */
+	e.f[TW_F_EVENT_ID] = (struct tw_str){ NULL, 0 };
+	cr_assert_eq(tw_segw_add(w, &e, &err), TW_OK, "%s", err.msg);
+	cr_assert_eq(tw_segw_finish(w, &info, &err), TW_OK, "%s", err.msg);
+	cr_assert_eq(info.records, 6);
+	cr_assert_eq(info.blocks, 6);
+	struct tw_seg *s;
+	struct tw_ids ids = { 0 };
+	cr_assert_eq(tw_seg_open(path, &s, &err), TW_OK, "%s", err.msg);
+	cr_assert_eq(tw_seg_lookup(s, TW_IX_EVENT_NAME, TW_STR_LIT("Get"), &ids, &err), TW_OK);
+	cr_assert_eq(ids.n, 2);
+	cr_assert(ids.v[0] == 3 && ids.v[1] == 4);
+	ids.n = 0;
+	cr_assert_eq(tw_seg_lookup(s, TW_IX_READ_ONLY, TW_STR_LIT("true"), &ids, &err), TW_OK);
+	cr_assert_eq(ids.n, 4);
+	cr_assert(ids.v[0] == 0 && ids.v[3] == 3);
+	ids.n = 0;
+	cr_assert_eq(tw_seg_lookup(s, TW_IX_READ_ONLY, TW_STR_LIT("false"), &ids, &err), TW_OK);
+	cr_assert(ids.n == 2 && ids.v[0] == 4 && ids.v[1] == 5);
+	cr_assert_eq(tw_seg_verify(s, NULL, NULL, &err), TW_OK, "%s", err.msg);
+	tw_ids_free(&ids);
+	tw_seg_close(s);
+	free(path);
+	tw_test_tmpdir_free(dir);
+}
+
+/* One id-index entry as the test expects it. */
+struct xid {
+	uint64_t key;   /* bucket and fingerprint bits */
+	uint32_t block; /* block of the record */
+};
+static int xid_cmp(const void *a, const void *b)
+{
+	const struct xid *x = a, *y = b;
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	return x->block < y->block ? -1 : x->block > y->block;
+}
+
+/* The id index holds, for every record with an id, its (bucket, fingerprint, block) sorted as
+ * FORMAT.md says: computed here from the events and the block table, with the real hash and with
+ * a hash that collides everything (ties then order by block). */
+Test(index_segment, id_index_entries_are_sorted_by_bucket_fingerprint_block)
+{
+	char *dir = tw_test_tmpdir(), *path = tw_test_join(dir, "x.tws");
+	static struct tw_event ev[3000];
+	static struct xid want[3000];
+	struct tw_seg_info info;
+	struct tw_err err;
+	for (int round = 0; round < 2; round++) {
+		tw_seg_test_set_id_hash(round ? bad_hash : NULL);
+		make_events(ev, 3000);
+		struct tw_seg_opts o;
+		tw_seg_opts_default(&o);
+		o.fsync = 0;
+		o.block_bytes = 2048;
+		cr_assert_eq(tw_seg_write(path, ev, 3000, &o, &info, &err), TW_OK, "%s", err.msg);
+		size_t size, n = 0;
+		unsigned char *f = (unsigned char *)tw_test_read_file(path, &size);
+		uint64_t off, len;
+		find_section(f, size, 1, 0, &off, &len);
+		const unsigned char *bt = f + off;
+		find_section(f, size, 3, 0, &off, &len);
+		const unsigned char *ix = f + off;
+		unsigned k = ix[8], bw = ix[9];
+		uint32_t b = 0;
+		for (uint32_t r = 0; r < 3000; r++) {
+			while (r >= le(bt + 8 + 64 * (size_t)b, 4) + le(bt + 8 + 64 * (size_t)b + 4, 4))
+				b++;
+			if (!ev[r].f[TW_F_EVENT_ID].n)
+				continue;
+			want[n].key = tw_seg_id_hash(ev[r].f[TW_F_EVENT_ID]) >> (48 - k);
+			want[n++].block = b;
+		}
+		cr_assert_eq(le(ix, 8), n);
+		cr_assert_gt(k, 6);
+		cr_assert_eq(b + 1, info.blocks);
+		qsort(want, n, sizeof(*want), xid_cmp);
+		const unsigned char *tab = ix + 16, *fps = tab + 4 * (((size_t)1 << k) + 1), *blks = fps + 2 * n;
+		uint32_t bucket = 0;
+		for (size_t i = 0; i < n; i++) {
+			while (le(tab + 4 * ((size_t)bucket + 1), 4) <= i)
+				bucket++;
+			uint64_t key = (uint64_t)bucket << 16 | le(fps + 2 * i, 2);
+			uint32_t blk = 0;
+			for (unsigned x = 0; x < bw; x++) {
+				size_t bit = i * bw + x;
+				blk |= (uint32_t)(blks[bit >> 3] >> (bit & 7) & 1) << x;
+			}
+			cr_assert_eq(key, want[i].key, "round %d entry %zu", round, i);
+			cr_assert_eq(blk, want[i].block, "round %d entry %zu", round, i);
+		}
+		free(f);
+		tw_arena_free(&pool);
+	}
+	tw_seg_test_set_id_hash(NULL);
+	free(path);
 	tw_test_tmpdir_free(dir);
 }
