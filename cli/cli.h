@@ -131,4 +131,41 @@ void tw_cli_rejects_report_hidden(const struct tw_cli_rejects *r);
 /* Closes the quarantine file; -1 if anything could not be written (already reported if at close). */
 int tw_cli_rejects_close(struct tw_cli_rejects *r);
 
+
+/* ---- query.c: `trailwatch query`, `who`, `what` ----------------------------------------------- */
+int tw_cli_query(int argc, char **argv);
+int tw_cli_who(int argc, char **argv);
+int tw_cli_what(int argc, char **argv);
+
+/* ---- qfmt.c: query result output (JSON lines, CSV, aligned tables, bar charts) ---------------- */
+struct tw_qexec;
+
+enum tw_cli_qformat {
+	TW_CLI_QF_JSON = 0,  /* one JSON object per line */
+	TW_CLI_QF_TABLE = 1, /* aligned columns, fitted to width */
+	TW_CLI_QF_CSV = 2,   /* RFC 4180 with a header line */
+};
+
+/* How to print results. */
+struct tw_cli_qfmt {
+	enum tw_cli_qformat format; /* see above */
+	int raw;                    /* JSON event rows: print the original records, one per line */
+	int width;                  /* table: columns available (0: no fitting) */
+	int color;                  /* table: ANSI bold red for failed events (stdout is a terminal) */
+	int mark;                   /* table: a leading "!" column marking failed events (no color) */
+};
+
+/* Columns of a terminal on fd (TIOCGWINSZ), else $COLUMNS, else 0. */
+int tw_cli_term_width(int fd);
+/* Prints the finished executor's rows: events (query without stats) or the stats table. */
+enum tw_rc tw_cli_qfmt_results(struct tw_cli_out *o, struct tw_qexec *x, const struct tw_cli_qfmt *f,
+			       struct tw_err *err);
+/* Prints events evs[0..n) (borrowed) with the event columns cols[0..ncols) ("time", "principal",
+ * "event", "source", "region", "ip", "error", "resource"; JSON ignores them). */
+enum tw_rc tw_cli_qfmt_events(struct tw_cli_out *o, const struct tw_event *const *evs, size_t n,
+			      const char *const *cols, size_t ncols, const struct tw_cli_qfmt *f, struct tw_err *err);
+/* Draws a stats result with a bin() column as horizontal bars (label: the group keys; bar: the last
+ * numeric column) in width columns (0: 80). TW_EINVAL when the result has no bin() column. */
+enum tw_rc tw_cli_qfmt_chart(struct tw_cli_out *o, struct tw_qexec *x, int width, int utf8, struct tw_err *err);
+
 #endif

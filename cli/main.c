@@ -18,6 +18,9 @@ static const struct command commands[] = {
 	{ "decode", tw_cli_decode, "decode CloudTrail and CloudWatch Logs inputs into JSON lines" },
 	{ "ingest", tw_cli_ingest, "decode inputs and store the events (durable, indexed, deduplicated)" },
 	{ "store", tw_cli_store, "store maintenance: stats, verify, compact, retain" },
+	{ "query", tw_cli_query, "run a query (filter, stats, sort...) over one or more stores" },
+	{ "who", tw_cli_who, "who touched a resource (bucket, role, key, instance, ARN)" },
+	{ "what", tw_cli_what, "what a principal did: an hourly timeline, then the events" },
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

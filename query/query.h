@@ -179,4 +179,52 @@ enum tw_rc tw_qexec_row(struct tw_qexec *x, size_t i, const struct tw_qval **val
 /* Row i's event (a copy owned by x: raw, fields and resources), or NULL for table rows. */
 const struct tw_event *tw_qexec_row_event(const struct tw_qexec *x, size_t i);
 
+
+/* ==== planner: running a query over stores (query/plan.c) ====================================
+ * Opens a snapshot of each store (several stores are shards of one data set), prunes segments and
+ * blocks by time, answers the index terms (tw_query_index_terms) from postings, fetches the
+ * candidates, checks tw_query_match and the time range on each, and pushes the matches into an
+ * executor. Order: with ordered = 1 the matches reach the executor in ascending time (ties in store,
+ * segment, record order), so event output is chronological and "limit N" keeps the N earliest;
+ * with ordered = 0 they come in storage order (fine for stats, which do not depend on it). */
+
+/* How to run. */
+struct tw_qrun_opts {
+	int ordered;          /* 1: push in ascending time (event output); 0: storage order (stats) */
+	int no_index;         /* 1: ignore postings and scan every record (tests, comparisons) */
+	size_t max_hold_bytes; /* ordered mode: bytes of matches held for sorting; 0 = 1 GiB */
+};
+
+/* What the run did (for --explain). */
+struct tw_qrun_stats {
+	uint64_t stores;          /* snapshots opened */
+	uint64_t segments;        /* segments in the snapshots */
+	uint64_t segments_pruned; /* skipped by their time range (or an empty index answer) */
+	uint64_t blocks;          /* blocks in the unpruned segments */
+	uint64_t blocks_pruned;   /* candidate blocks skipped by their time range */
+	uint64_t blocks_read;     /* blocks at least one record was fetched from */
+	uint64_t records;         /* records in the snapshots (segments + WAL tails) */
+	uint64_t candidates;      /* record ids left by the index terms (all records of a scanned segment) */
+	uint64_t fetched;         /* records decoded from segments */
+	uint64_t tail_scanned;    /* WAL tail events examined */
+	uint64_t matched;         /* events pushed to the executor */
+	uint64_t terms_used;      /* index terms answered from postings */
+	int64_t tmin, tmax;       /* the effective time range (INT64_MIN / INT64_MAX when open) */
+	char terms[512];          /* the index terms used, as "principal=..., eventName in [3]" */
+};
+
+/* 1 when q's result depends on the order events arrive in (a limit or dedup before any stats or
+ * sort, or event output without sort): run it with ordered = 1. 0 when a stats or sort comes first. */
+int tw_query_needs_order(const struct tw_query *q);
+
+/* Runs q over the stores stores[0..nstores) restricted to from_ms <= @timestamp <= until_ms
+ * (INT64_MIN / INT64_MAX for open ends) and pushes the matching events into x (created by the
+ * caller with tw_qexec_new on the same q; the caller then calls tw_qexec_finish). Stops early once
+ * the executor reports done. opts and st may be NULL. q's scratch memory is used (not thread-safe on
+ * the same q). Errors: those of tw_snap_open (naming the store), TW_ECORRUPT from segments,
+ * TW_ELIMIT from the executor's caps or max_hold_bytes, TW_ENOMEM. */
+enum tw_rc tw_query_run(const char *const *stores, size_t nstores, const struct tw_query *q, int64_t from_ms,
+			int64_t until_ms, const struct tw_qrun_opts *opts, struct tw_qexec *x,
+			struct tw_qrun_stats *st, struct tw_err *err);
+
 #endif
