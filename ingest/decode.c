@@ -267,6 +267,9 @@ enum tw_rc tw_decode_blob_top(struct tw_decoder *d, const char *p, size_t n, con
 			d->nesting++;
 			rc = tw_decode_blob_top(d, q, qn, pos, top, flush, flush_ctx);
 			d->nesting--;
+			/* At the top, events point straight into `out`: deliver them before it is freed. */
+			if (rc == TW_OK && top && flush && d->batch->n)
+				rc = flush(flush_ctx);
 		} else if (rc == TW_EPARSE || rc == TW_ELIMIT || rc == TW_EUNSUP) {
 			rc = tw_decoder_reject(d, pos, d->err.msg, p, n);
 		}

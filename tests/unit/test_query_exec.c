@@ -13,6 +13,7 @@
 #include "core/json.h"
 #include "core/time.h"
 #include "ingest/ingest.h"
+#include "index/store.h"
 #include "query/query.h"
 #include "tests/helpers/helpers.h"
 
@@ -700,6 +701,36 @@ Test(query_exec, differential_against_python_reference, .timeout = 120)
 	cr_assert_eq(tw_ingest_paths(paths, 1, &lim, &sink, NULL, &ist, &err), TW_OK, "%s", err.msg);
 	cr_assert_gt(st.n, 19000);
 
+	/* The same events in a store with many small segments and blocks and a WAL tail, so that half
+	 * of the queries below are answered by the planner from postings and blocks. */
+	char *store_dir = tw_test_join(dir, "store");
+	{
+		struct tw_store *sto;
+		struct tw_store_opts so;
+		struct tw_batch batch;
+		struct tw_store_append_result res;
+		uint64_t stored = 0;
+		tw_store_opts_default(&so);
+		so.seal_bytes = 2u << 20;
+		so.seg.block_bytes = 64u << 10;
+		so.seg.fsync = 0;
+		cr_assert_eq(tw_store_open(store_dir, &so, &sto, NULL, &err), TW_OK, "%s", err.msg);
+		tw_batch_init(&batch);
+		for (size_t e = 0; e < st.n; e++) {
+			struct tw_event *ev = tw_batch_push(&batch, &err);
+			cr_assert(ev);
+			*ev = *st.ev[e];
+			if (batch.n == 1000 || e + 1 == st.n) {
+				cr_assert_eq(tw_store_append(sto, &batch, &res, &err), TW_OK, "%s", err.msg);
+				stored += res.stored;
+				tw_batch_reset(&batch);
+			}
+		}
+		tw_batch_free(&batch);
+		cr_assert_eq(stored, st.n, "the generated events have distinct ids: all are stored");
+		cr_assert_eq(tw_store_close(sto, &err), TW_OK, "%s", err.msg);
+	}
+
 	struct gen g = { .st = &st };
 	tw_arena_init(&g.a, 1 << 16, 0);
 	tw_buf_init(&g.q, 1 << 20);
@@ -745,8 +776,17 @@ Test(query_exec, differential_against_python_reference, .timeout = 120)
 		cr_assert_eq(tw_query_parse(g.q.p, g.q.n, &q, &err), TW_OK, "%.*s: %s", (int)g.q.n, g.q.p, err.msg);
 		struct tw_qexec *x;
 		cr_assert_eq(tw_qexec_new(q, NULL, &x, &err), TW_OK);
-		for (size_t e = 0; e < st.n; e++)
-			cr_assert_eq(tw_qexec_push(x, st.ev[e], NULL, &err), TW_OK, "%s", err.msg);
+		if (i % 2 == 0) {
+			/* Through the store: planner (postings, block pruning), segments and the WAL tail. */
+			struct tw_qrun_opts ro = { .ordered = tw_query_needs_order(q) };
+			const char *stores[1] = { store_dir };
+			cr_assert_eq(tw_query_run(stores, 1, q, INT64_MIN, INT64_MAX, &ro, x, NULL, &err), TW_OK,
+				     "%.*s: %s", (int)g.q.n, g.q.p, err.msg);
+		} else {
+			/* Straight into the executor. */
+			for (size_t e = 0; e < st.n; e++)
+				cr_assert_eq(tw_qexec_push(x, st.ev[e], NULL, &err), TW_OK, "%s", err.msg);
+		}
 		cr_assert_eq(tw_qexec_finish(x, &err), TW_OK, "%s", err.msg);
 		size_t nrows = tw_qexec_nrows(x);
 		if (mode < 2 && nrows > 200) { /* a big event list travels as count and hash sums */
@@ -808,6 +848,7 @@ Test(query_exec, differential_against_python_reference, .timeout = 120)
 	free(tool);
 	free(qpath);
 	free(rpath);
+	free(store_dir);
 	tw_buf_free(&descs);
 	tw_buf_free(&results);
 	tw_buf_free(&g.q);
