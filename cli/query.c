@@ -174,6 +174,9 @@ static void explain(const struct qargs *a, const struct tw_qrun_stats *st, doubl
 	fprintf(stderr, "plan: candidates %s, fetched %s, WAL tail %" PRIu64 ", matched %s\n",
 		tw_cli_fmt_count(st->candidates, n1, sizeof n1), tw_cli_fmt_count(st->fetched, n2, sizeof n2),
 		st->tail_scanned, tw_cli_fmt_count(st->matched, n3, sizeof n3));
+	if (st->segments_counted)
+		fprintf(stderr, "plan: answered from postings: %" PRIu64 " segments, %s records counted without reading blocks\n",
+			st->segments_counted, tw_cli_fmt_count(st->records_counted, n1, sizeof n1));
 	fprintf(stderr, "plan: time %.1f ms\n", secs * 1000);
 	(void)a;
 }
@@ -184,7 +187,7 @@ static int run(struct qargs *a, const char *text, size_t n, struct tw_query **qo
 	struct tw_query *q = NULL;
 	struct tw_qexec *x = NULL;
 	struct tw_err err;
-	struct tw_qrun_opts o = { 0, 0, 0 };
+	struct tw_qrun_opts o = { 0, 0, 0, 0 };
 	struct tw_qrun_stats st;
 	double t0 = tw_cli_now();
 	int ex;

@@ -255,6 +255,46 @@ static enum tw_rc limit_err(struct tw_err *err, const char *what, size_t max, co
 }
 
 /* ---- stats ------------------------------------------------------------------------------------- */
+/* The group of the key in x->key (built by key_add from keys[0..c->nby)): found, or created with
+ * copies of keys. */
+static enum tw_rc stats_group(struct tw_qexec *x, const struct qcmd_s *c, const struct tw_qval *keys, uint32_t *gi,
+			      struct tw_err *err)
+{
+	int added;
+	enum tw_rc rc = hset_put(&x->groups, &x->keep, x->key.p ? x->key.p : "", x->key.n, (uint32_t)x->ng, gi,
+				 &added, x->o.max_groups, err);
+	if (rc == TW_ELIMIT)
+		return limit_err(err, "stats groups", x->o.max_groups, "narrow the filter or group by fewer fields");
+	if (rc || !added)
+		return rc;
+	if (x->ng == x->capg) {
+		size_t nc = x->capg ? x->capg * 2 : 64;
+		struct grp *ng = realloc(x->g, nc * sizeof *ng);
+		if (!ng)
+			return tw_err_set(err, TW_ENOMEM, "out of memory for %zu stats groups", nc);
+		x->g = ng;
+		x->capg = nc;
+	}
+	struct grp *g = &x->g[x->ng];
+	g->keys = tw_arena_alloc(&x->keep, (c->nby + 1) * sizeof *g->keys, err);
+	g->st = calloc(c->naggs + 1, sizeof *g->st);
+	if (!g->keys || !g->st) {
+		free(g->st);
+		return tw_err_set(err, TW_ENOMEM, "out of memory for a stats group");
+	}
+	for (size_t k = 0; k < c->nby; k++) {
+		g->keys[k] = keys[k];
+		if (c->by[k].is_bin)
+			g->keys[k].s = tw_q_fmtnum(&x->scratch, keys[k].num);
+		if ((rc = keep_val(x, &g->keys[k], err))) {
+			free(g->st);
+			return rc;
+		}
+	}
+	x->ng++;
+	return TW_OK;
+}
+
 static enum tw_rc stats_feed(struct tw_qexec *x, const struct qcmd_s *c, const struct qctx *ctx, struct tw_err *err)
 {
 	const struct tw_event *ev = ctx->ev;
@@ -288,44 +328,8 @@ static enum tw_rc stats_feed(struct tw_qexec *x, const struct qcmd_s *c, const s
 	}
 	uint32_t gi;
 	int added;
-	rc = hset_put(&x->groups, &x->keep, x->key.p ? x->key.p : "", x->key.n, (uint32_t)x->ng, &gi, &added,
-		      x->o.max_groups, err);
-	if (rc == TW_ELIMIT) {
-		rc = limit_err(err, "stats groups", x->o.max_groups, "narrow the filter or group by fewer fields");
+	if ((rc = stats_group(x, c, keys, &gi, err)))
 		goto out;
-	}
-	if (rc)
-		goto out;
-	if (added) {
-		if (x->ng == x->capg) {
-			size_t nc = x->capg ? x->capg * 2 : 64;
-			struct grp *ng = realloc(x->g, nc * sizeof *ng);
-			if (!ng) {
-				rc = tw_err_set(err, TW_ENOMEM, "out of memory for %zu stats groups", nc);
-				goto out;
-			}
-			x->g = ng;
-			x->capg = nc;
-		}
-		struct grp *g = &x->g[x->ng];
-		g->keys = tw_arena_alloc(&x->keep, (c->nby + 1) * sizeof *g->keys, err);
-		g->st = calloc(c->naggs + 1, sizeof *g->st);
-		if (!g->keys || !g->st) {
-			free(g->st);
-			rc = tw_err_set(err, TW_ENOMEM, "out of memory for a stats group");
-			goto out;
-		}
-		for (size_t k = 0; k < c->nby; k++) {
-			g->keys[k] = keys[k];
-			if (c->by[k].is_bin)
-				g->keys[k].s = tw_q_fmtnum(&x->scratch, keys[k].num);
-			if ((rc = keep_val(x, &g->keys[k], err))) {
-				free(g->st);
-				goto out;
-			}
-		}
-		x->ng++;
-	}
 	struct grp *g = &x->g[gi];
 	for (size_t k = 0; k < c->naggs; k++) {
 		const struct qagg *a = &c->aggs[k];
@@ -454,7 +458,8 @@ static enum tw_rc stats_rows(struct tw_qexec *x, const struct qcmd_s *c, struct 
 		x->tcols[c->nby + k] = c->aggs[k].name;
 	for (size_t i = 0; i < x->ng; i++)
 		gs[i] = (struct gsort){ &x->g[i], i, c->nby };
-	qsort(gs, x->ng, sizeof *gs, gsort_cmp);
+	if (x->ng > 1)
+		qsort(gs, x->ng, sizeof *gs, gsort_cmp);
 	enum tw_rc rc = TW_OK;
 	for (size_t i = 0; i < x->ng && !rc; i++) {
 		const struct grp *g = gs[i].g;
@@ -721,6 +726,39 @@ out:
 	if (done)
 		*done = x->done;
 	return rc;
+}
+
+enum tw_rc tw_qexec_push_count(struct tw_qexec *x, const struct tw_qval *group_vals, uint64_t count,
+			      struct tw_err *err)
+{
+	const struct qcmd_s *c = x->scmd;
+	enum tw_rc rc;
+	uint32_t gi;
+
+	if (!c)
+		return tw_err_set(err, TW_EINVAL, "pre-aggregated counts need a query whose first blocking command is stats");
+	for (size_t k = 0; k < x->block; k++)
+		if (x->q->cmds[k].kind != QCMD_FILTER && x->q->cmds[k].kind != QCMD_FIELDS)
+			return tw_err_set(err, TW_EINVAL, "pre-aggregated counts: a limit or dedup precedes the stats");
+	for (size_t k = 0; k < c->naggs; k++)
+		if (c->aggs[k].fn != QA_COUNT || !c->aggs[k].star)
+			return tw_err_set(err, TW_EINVAL, "pre-aggregated counts: aggregate %s is not count(*)",
+					  c->aggs[k].name.p);
+	for (size_t k = 0; k < c->nby; k++)
+		if (c->by[k].is_bin)
+			return tw_err_set(err, TW_EINVAL, "pre-aggregated counts: cannot group by %s", c->by[k].name.p);
+	if (x->finished || !count)
+		return TW_OK;
+	tw_arena_reset(&x->scratch);
+	tw_buf_reset(&x->key);
+	for (size_t k = 0; k < c->nby; k++)
+		if ((rc = key_add(x, &group_vals[k], err)))
+			return rc;
+	if ((rc = stats_group(x, c, group_vals, &gi, err)))
+		return rc;
+	for (size_t k = 0; k < c->naggs; k++)
+		x->g[gi].st[k].n += count;
+	return TW_OK;
 }
 
 /* ---- after the blocking command ---------------------------------------------------------------- */

@@ -13,7 +13,13 @@
  *  3. Ordered mode holds the matches (evcodec-encoded: lossless) until every store was read, then
  *     sorts them by (time, arrival) and pushes them: the executor sees ascending time. Memory is
  *     bounded by max_hold_bytes (TW_ELIMIT past it, with a hint to narrow the range).
- *  4. The WAL tail (unsorted, small: at most a WAL's worth) is scanned fully. */
+ *  4. The WAL tail (unsorted, small: at most a WAL's worth) is scanned fully.
+ *  5. Count queries (tw_query_counts_from_postings): a segment wholly inside the time range is
+ *     answered from its postings alone (group value counts, or the sizes of the filter's ids
+ *     within each group's ids) and pushed with tw_qexec_push_count; its records are not read.
+ *     Exact because every filter leaf is an index term (checked leaf by leaf) and the by fields
+ *     are single-valued indexed fields, whose postings hold exactly the values tw_q_value gives
+ *     (records without a posting are the null group). */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +32,16 @@
 #include "query/query_int.h"
 
 #define HOLD_DEFAULT (1024ull * 1024 * 1024)
+#define COUNT_MAX_BY 4             /* group fields a count query may have to be answered from postings */
+#define COUNT_MAX_VALUES 10000     /* distinct values of one group field in a segment; more: read it */
+#define COUNT_DENSE_MAX (1u << 20) /* value combinations counted in a dense array; more: sort keys */
+
+/* The distinct values of one group field in the segment being counted. */
+struct gvals {
+	struct tw_str *v; /* values (copies in run.va) */
+	uint32_t *cnt;    /* records holding each */
+	size_t n, cap;    /* entries in use / allocated */
+};
 
 /* One held match in ordered mode. */
 struct held {
@@ -48,6 +64,13 @@ struct run {
 	struct tw_seg_blockbuf bb;    /* one decompressed block, reused */
 	struct tw_arena a;            /* resources of the fetched event, reset per record */
 	struct tw_ids ids, tmp;       /* candidates, and one term's answer */
+	int count;                    /* count query: answer whole segments from postings */
+	int ix_by[COUNT_MAX_BY];      /* count query: indexed field of each group field */
+	size_t nby;                   /* count query: group fields */
+	struct gvals gv[COUNT_MAX_BY]; /* count query: each group field's values in the segment */
+	struct tw_arena va;           /* count query: value copies, reset per segment */
+	size_t gv_at;                 /* count query: the group field gv_add collects */
+	int gv_err;                   /* count query: collecting values ran out of memory */
 };
 
 static enum tw_rc emit(struct run *r, const struct tw_event *ev, struct tw_err *err)
@@ -90,7 +113,8 @@ static int held_cmp(const void *pa, const void *pb)
 
 static enum tw_rc flush_held(struct run *r, struct tw_err *err)
 {
-	qsort(r->h, r->nh, sizeof *r->h, held_cmp);
+	if (r->nh)
+		qsort(r->h, r->nh, sizeof *r->h, held_cmp);
 	for (size_t i = 0; i < r->nh && !r->done; i++) {
 		struct tw_event ev;
 		enum tw_rc rc;
@@ -146,7 +170,8 @@ static int u32_cmp(const void *pa, const void *pb)
 static void ids_normalize(struct tw_ids *ids)
 {
 	size_t w = 0;
-	qsort(ids->v, ids->n, sizeof *ids->v, u32_cmp);
+	if (ids->n > 1)
+		qsort(ids->v, ids->n, sizeof *ids->v, u32_cmp);
 	for (size_t i = 0; i < ids->n; i++)
 		if (!w || ids->v[w - 1] != ids->v[i])
 			ids->v[w++] = ids->v[i];
@@ -216,6 +241,273 @@ static int term_ids(struct tw_seg *s, const struct tw_qterm *t, struct tw_ids *o
 	return 1;
 }
 
+/* ---- counting from postings ------------------------------------------------------------------ */
+
+/* The indexed field whose postings hold exactly the single value tw_q_value gives for f, or -1. */
+static int field_ix(const struct qfield *f)
+{
+	const char *name;
+	int ix;
+
+	switch (f->kind) {
+	case QF_KIND: return TW_IX_KIND;
+	case QF_READONLY: return TW_IX_READ_ONLY;
+	case QF_FIELD:
+		name = tw_field_name((enum tw_field)f->f);
+		if (!name)
+			return -1;
+		ix = tw_ix_lookup(name, strlen(name));
+		return ix == TW_IX_RESOURCE ? -1 : ix;
+	default: return -1;
+	}
+}
+
+/* 1 when filter expression n is an AND of leaves that each became an exact index term: equality
+ * or "in" with string literals on an indexed single-valued field (*leaves counts them), or a time
+ * comparison with a number (the run's time range). Mirrors parse.c's collect_terms. */
+static int filter_covered(const struct qnode *n, size_t *leaves)
+{
+	static const enum qcmp flip[] = { 0, QC_EQ, QC_NE, QC_GT, QC_GE, QC_LT, QC_LE };
+
+	if (n->kind == QN_AND)
+		return filter_covered(n->a, leaves) && filter_covered(n->b, leaves);
+	if (n->kind == QN_CMP && n->l.is_field != n->r.is_field) {
+		const struct qfield *f = n->l.is_field ? &n->l.fld : &n->r.fld;
+		const struct tw_qval *v = n->l.is_field ? &n->r.lit : &n->l.lit;
+		enum qcmp op = n->l.is_field ? n->op : flip[n->op];
+		if (f->kind == QF_TIME)
+			return v->type == TW_QV_NUM && op != QC_NE;
+		if (op != QC_EQ || v->type != TW_QV_STR || field_ix(f) < 0)
+			return 0;
+		(*leaves)++;
+		return 1;
+	}
+	if (n->kind == QN_IN && field_ix(&n->l.fld) >= 0) {
+		for (size_t k = 0; k < n->nvals; k++)
+			if (n->vals[k].type != TW_QV_STR)
+				return 0;
+		(*leaves)++;
+		return 1;
+	}
+	return 0;
+}
+
+int tw_query_counts_from_postings(const struct tw_query *q)
+{
+	const struct qcmd_s *c = NULL;
+	const struct tw_qterm *terms;
+	size_t leaves = 0, nterms = 0, nt = 0;
+
+	for (size_t k = 0; k < q->ncmds && !c; k++) {
+		switch (q->cmds[k].kind) {
+		case QCMD_FILTER:
+			if (!filter_covered(q->cmds[k].expr, &leaves))
+				return 0;
+			break;
+		case QCMD_FIELDS:
+			break;
+		case QCMD_STATS:
+			c = &q->cmds[k];
+			break;
+		default:
+			return 0;
+		}
+	}
+	if (!c || !c->naggs || c->nby > COUNT_MAX_BY)
+		return 0;
+	for (size_t k = 0; k < c->naggs; k++)
+		if (c->aggs[k].fn != QA_COUNT || !c->aggs[k].star)
+			return 0;
+	for (size_t k = 0; k < c->nby; k++) {
+		int ix = c->by[k].is_bin ? -1 : field_ix(&c->by[k].fld);
+		if (ix < 0 || ix == TW_IX_EVENT_ID)
+			return 0;
+	}
+	/* every covered leaf gave exactly one term (a leaf gives at most one): none was missed */
+	terms = tw_query_index_terms(q, &nterms);
+	for (size_t i = 0; i < nterms; i++)
+		nt += terms[i].op != TW_QTERM_TIME;
+	return nt == leaves;
+}
+
+static int gv_add(void *ctx, struct tw_str value, uint32_t count)
+{
+	struct run *r = ctx;
+	struct gvals *g = &r->gv[r->gv_at];
+
+	if (g->n == COUNT_MAX_VALUES)
+		return 1;
+	if (g->n == g->cap) {
+		size_t nc = g->cap ? g->cap * 2 : 64;
+		struct tw_str *nv = realloc(g->v, nc * sizeof *nv);
+		uint32_t *ncnt = nv ? realloc(g->cnt, nc * sizeof *ncnt) : NULL;
+		if (nv)
+			g->v = nv;
+		if (!ncnt) {
+			r->gv_err = 1;
+			return 1;
+		}
+		g->cnt = ncnt;
+		g->cap = nc;
+	}
+	if (tw_arena_dup(&r->va, value, &g->v[g->n], NULL) != TW_OK) {
+		r->gv_err = 1;
+		return 1;
+	}
+	g->cnt[g->n++] = count;
+	return 0;
+}
+
+/* Pushes the group of combination key (mixed radix over the group fields: value index, or n for
+ * absent) with its count. */
+static enum tw_rc push_combo(struct run *r, uint64_t key, uint64_t count, struct tw_err *err)
+{
+	struct tw_qval vals[COUNT_MAX_BY];
+
+	for (size_t k = 0; k < r->nby; k++) {
+		uint64_t radix = r->gv[k].n + 1, j = key % radix;
+		key /= radix;
+		memset(&vals[k], 0, sizeof vals[k]);
+		vals[k].s = TW_STR_LIT("");
+		if (j < r->gv[k].n) {
+			vals[k].type = TW_QV_STR;
+			vals[k].s = r->gv[k].v[j];
+		}
+	}
+	return tw_qexec_push_count(r->x, vals, count, err);
+}
+
+static int u64_cmp(const void *pa, const void *pb)
+{
+	uint64_t a = *(const uint64_t *)pa, b = *(const uint64_t *)pb;
+	return a < b ? -1 : a > b;
+}
+
+/* Counts the groups of the records in ids (or all records when all) from per-record value codes. */
+static enum tw_rc count_combos(struct run *r, struct tw_seg *s, int all, struct tw_err *err)
+{
+	uint64_t nrec = tw_seg_get_info(s)->records, prod = 1, ncand = all ? nrec : r->ids.n;
+	uint32_t *code = malloc((size_t)nrec * r->nby * sizeof *code);
+	uint64_t *cnt = NULL, *keys = NULL;
+	enum tw_rc rc = TW_OK;
+
+	if (!code)
+		return tw_err_set(err, TW_ENOMEM, "out of memory counting %" PRIu64 " records", nrec);
+	for (size_t k = 0; k < r->nby; k++) {
+		uint32_t *ck = code + k * nrec;
+		prod *= r->gv[k].n + 1;
+		for (uint64_t i = 0; i < nrec; i++)
+			ck[i] = (uint32_t)r->gv[k].n;
+		for (size_t j = 0; j < r->gv[k].n; j++) {
+			r->tmp.n = 0;
+			if ((rc = tw_seg_lookup(s, (enum tw_ix)r->ix_by[k], r->gv[k].v[j], &r->tmp, err)) != TW_OK)
+				goto out;
+			for (size_t i = 0; i < r->tmp.n; i++)
+				if (r->tmp.v[i] < nrec)
+					ck[r->tmp.v[i]] = (uint32_t)j;
+		}
+	}
+	if (prod <= COUNT_DENSE_MAX)
+		cnt = calloc((size_t)prod, sizeof *cnt);
+	else
+		keys = malloc((size_t)(ncand ? ncand : 1) * sizeof *keys);
+	if (!cnt && !keys) {
+		rc = tw_err_set(err, TW_ENOMEM, "out of memory counting %" PRIu64 " records", ncand);
+		goto out;
+	}
+	for (uint64_t i = 0; i < ncand; i++) {
+		uint64_t rec = all ? i : r->ids.v[i], key = 0;
+		for (size_t k = r->nby; k-- > 0;)
+			key = key * (r->gv[k].n + 1) + code[k * nrec + rec];
+		if (cnt)
+			cnt[key]++;
+		else
+			keys[i] = key;
+	}
+	if (cnt) {
+		for (uint64_t key = 0; key < prod && rc == TW_OK; key++)
+			if (cnt[key])
+				rc = push_combo(r, key, cnt[key], err);
+	} else {
+		if (ncand > 1)
+			qsort(keys, (size_t)ncand, sizeof *keys, u64_cmp);
+		for (uint64_t i = 0, j; i < ncand && rc == TW_OK; i = j) {
+			for (j = i + 1; j < ncand && keys[j] == keys[i]; j++)
+				;
+			rc = push_combo(r, keys[i], j - i, err);
+		}
+	}
+out:
+	free(code);
+	free(cnt);
+	free(keys);
+	return rc;
+}
+
+/* Answers segment s (wholly inside the time range) of a count query from its postings. *answered
+ * is 0 when it cannot (too many distinct group values): the caller reads it instead. */
+static enum tw_rc count_segment(struct run *r, struct tw_seg *s, const struct tw_qterm *terms, size_t nterms,
+				int *answered, struct tw_err *err)
+{
+	const struct tw_seg_info *info = tw_seg_get_info(s);
+	int have = 0;
+	uint64_t total, sum = 0;
+	enum tw_rc rc;
+
+	*answered = 0;
+	for (size_t i = 0; i < nterms; i++) {
+		struct tw_ids *dst = have ? &r->tmp : &r->ids;
+		if (terms[i].op == TW_QTERM_TIME)
+			continue;
+		if (!term_ids(s, &terms[i], dst, &rc, err))
+			return TW_OK; /* not answerable from postings: read the segment */
+		if (rc != TW_OK)
+			return rc;
+		if (have)
+			ids_intersect(&r->ids, &r->tmp);
+		have = 1;
+		if (!r->ids.n)
+			break;
+	}
+	total = have ? r->ids.n : info->records;
+	tw_arena_reset(&r->va);
+	for (size_t k = 0; k < r->nby && total; k++) {
+		r->gv[k].n = 0;
+		r->gv_err = 0;
+		r->gv_at = k;
+		rc = tw_seg_values(s, (enum tw_ix)r->ix_by[k], gv_add, r, err);
+		if (rc != TW_OK)
+			return rc;
+		if (r->gv_err)
+			return tw_err_set(err, TW_ENOMEM, "out of memory for the values of a group field");
+		if (r->gv[k].n == COUNT_MAX_VALUES)
+			return TW_OK; /* too many groups to count this way */
+	}
+	*answered = 1;
+	r->st->segments_counted++;
+	r->st->records_counted += total;
+	if (!total)
+		return TW_OK;
+	if (!r->nby)
+		return tw_qexec_push_count(r->x, NULL, total, err);
+	if (r->nby == 1 && !have) {
+		struct tw_qval v = { .type = TW_QV_STR };
+		for (size_t j = 0; j < r->gv[0].n; j++) {
+			v.s = r->gv[0].v[j];
+			sum += r->gv[0].cnt[j];
+			if ((rc = tw_qexec_push_count(r->x, &v, r->gv[0].cnt[j], err)) != TW_OK)
+				return rc;
+		}
+		if (sum > total)
+			return tw_err_set(err, TW_ECORRUPT, "%s: postings count %" PRIu64 " values of %s in %" PRIu64
+					  " records", tw_seg_path(s), sum, tw_ix_name((enum tw_ix)r->ix_by[0]), total);
+		v.type = TW_QV_NULL;
+		v.s = TW_STR_LIT("");
+		return tw_qexec_push_count(r->x, &v, total - sum, err);
+	}
+	return count_combos(r, s, !have, err);
+}
+
 /* Fetches one record, checks it, emits it on a match. */
 static enum tw_rc check_rec(struct run *r, struct tw_seg *s, uint32_t rec, struct tw_err *err)
 {
@@ -249,6 +541,11 @@ static enum tw_rc run_segment(struct run *r, struct tw_seg *s, const struct tw_q
 		return TW_OK;
 	}
 	r->st->blocks += info->blocks;
+	if (r->count && info->tmin >= r->lo && info->tmax <= r->hi) {
+		int answered;
+		if ((rc = count_segment(r, s, terms, nterms, &answered, err)) != TW_OK || answered)
+			return rc;
+	}
 	for (size_t i = 0; use_index && i < nterms; i++) {
 		struct tw_ids *dst = have ? &r->tmp : &r->ids;
 		if (!term_ids(s, &terms[i], dst, &rc, err))
@@ -350,6 +647,16 @@ enum tw_rc tw_query_run(const char *const *stores, size_t nstores, const struct 
 	tw_buf_init(&r.hold, opts && opts->max_hold_bytes ? opts->max_hold_bytes : HOLD_DEFAULT);
 	tw_seg_blockbuf_init(&r.bb);
 	tw_arena_init(&r.a, 4096, 0);
+	tw_arena_init(&r.va, 65536, 0);
+	if (use_index && !(opts && opts->no_count_postings) && tw_query_counts_from_postings(q)) {
+		const struct qcmd_s *c = &q->cmds[0];
+		while (c->kind != QCMD_STATS)
+			c++;
+		r.count = 1;
+		r.nby = c->nby;
+		for (size_t k = 0; k < c->nby; k++)
+			r.ix_by[k] = field_ix(&c->by[k].fld);
+	}
 
 	terms = tw_query_index_terms(q, &nterms);
 	for (size_t i = 0; i < nterms; i++) {
@@ -394,5 +701,10 @@ enum tw_rc tw_query_run(const char *const *stores, size_t nstores, const struct 
 	free(r.h);
 	tw_ids_free(&r.ids);
 	tw_ids_free(&r.tmp);
+	tw_arena_free(&r.va);
+	for (size_t k = 0; k < COUNT_MAX_BY; k++) {
+		free(r.gv[k].v);
+		free(r.gv[k].cnt);
+	}
 	return rc;
 }

@@ -193,6 +193,7 @@ struct tw_qrun_opts {
 	int ordered;          /* 1: push in ascending time (event output); 0: storage order (stats) */
 	int no_index;         /* 1: ignore postings and scan every record (tests, comparisons) */
 	size_t max_hold_bytes; /* ordered mode: bytes of matches held for sorting; 0 = 1 GiB */
+	int no_count_postings; /* 1: never answer count(*) stats from postings (read the records) */
 };
 
 /* What the run did (for --explain). */
@@ -211,6 +212,8 @@ struct tw_qrun_stats {
 	uint64_t terms_used;      /* index terms answered from postings */
 	int64_t tmin, tmax;       /* the effective time range (INT64_MIN / INT64_MAX when open) */
 	char terms[512];          /* the index terms used, as "principal=..., eventName in [3]" */
+	uint64_t segments_counted; /* segments whose count(*) groups were answered from postings */
+	uint64_t records_counted;  /* records of those segments counted into groups without being read */
 };
 
 /* 1 when q's result depends on the order events arrive in (a limit or dedup before any stats or
@@ -226,5 +229,23 @@ int tw_query_needs_order(const struct tw_query *q);
 enum tw_rc tw_query_run(const char *const *stores, size_t nstores, const struct tw_query *q, int64_t from_ms,
 			int64_t until_ms, const struct tw_qrun_opts *opts, struct tw_qexec *x,
 			struct tw_qrun_stats *st, struct tw_err *err);
+
+/* Counting from postings: when the stats is only count(*) (any number of them) grouped by zero or
+ * more single-valued indexed fields (not resource, eventID or bin()), every command before it is a
+ * filter (or fields) made only of AND-ed index terms (equality / in with string literals on indexed
+ * fields, time comparisons), tw_query_run answers each segment that lies wholly inside the time
+ * range from its postings, without reading a block: it pushes the groups' counts with
+ * tw_qexec_push_count. Other segments and the WAL tail go the normal way. */
+
+/* 1 when q is such a count query (see above). */
+int tw_query_counts_from_postings(const struct tw_query *q);
+
+/* Adds count events to the stats group whose "by" values are group_vals[0..nby) (borrowed; copied
+ * when the group is new; NULL / TW_QV_NULL for an absent field), as if count events with those
+ * values had been pushed. Only for queries whose first sort/stats command is a stats of count(*)
+ * aggregates without bin(), preceded only by filters and fields that the caller has already
+ * applied: TW_EINVAL otherwise. TW_ELIMIT past max_groups. A count of 0 does nothing. */
+enum tw_rc tw_qexec_push_count(struct tw_qexec *x, const struct tw_qval *group_vals, uint64_t count,
+			       struct tw_err *err);
 
 #endif

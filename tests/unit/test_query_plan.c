@@ -129,7 +129,7 @@ static char **run_planner(const char *const *dirs, size_t nd, struct tw_query *q
 {
 	struct tw_qexec *x;
 	struct tw_err err = { 0 };
-	struct tw_qrun_opts o = { ordered, no_index, 0 };
+	struct tw_qrun_opts o = { ordered, no_index, 0, 0 };
 	char **v;
 
 	cr_assert_eq(tw_qexec_new(q, NULL, &x, &err), TW_OK, "%s", err.msg);
@@ -329,7 +329,7 @@ Test(query_plan, limit_keeps_the_earliest_events_in_order)
 	struct tw_query *q, *qf;
 	struct tw_qexec *x, *xf;
 	struct tw_err err = { 0 };
-	struct tw_qrun_opts o = { 1, 0, 0 };
+	struct tw_qrun_opts o = { 1, 0, 0, 0 };
 
 	fixture_make(&f, 10);
 	cr_assert_eq(tw_query_parse(text, strlen(text), &q, &err), TW_OK, "%s", err.msg);
@@ -349,4 +349,361 @@ Test(query_plan, limit_keeps_the_earliest_events_in_order)
 	tw_query_free(q);
 	tw_query_free(qf);
 	fixture_free(&f);
+}
+
+/* ---- count(*) stats answered from postings ---------------------------------------------------- */
+#define NCOUNT 2650 /* events of the count fixture: segments of 400 in time order, a WAL tail of 250 */
+
+/* Event i of the count fixture: one a minute from BASE_MS (so each segment covers its own time
+ * slice), some fields absent (null groups), two kinds. */
+static void gen_count(struct tw_batch *b, unsigned i)
+{
+	struct tw_event *ev = tw_batch_push(b, NULL);
+	char id[32], pr[80], name[16], src[32], reg[16], user[16], grp[32];
+
+	cr_assert(ev);
+	snprintf(id, sizeof id, "ev-%06u", i);
+	snprintf(pr, sizeof pr, "arn:aws:iam::123456789012:user/u%u", (i * 7) % 23);
+	snprintf(name, sizeof name, "Op%u", i % 13);
+	snprintf(src, sizeof src, "s%u.amazonaws.com", i % 4);
+	snprintf(reg, sizeof reg, "r%u", (i / 3) % 3);
+	snprintf(user, sizeof user, "n%u", i % 3);
+	snprintf(grp, sizeof grp, "/aws/lambda/f%u", i % 2);
+	ev->kind = i % 11 == 0 ? TW_KIND_CWLOG : TW_KIND_CLOUDTRAIL;
+	ev->time_ms = BASE_MS + (int64_t)i * 60000;
+	ev->read_only = (int8_t)(i % 3 == 0 ? -1 : (int)(i % 2));
+	ev->raw = dup_str(b, id);
+	ev->f[TW_F_EVENT_ID] = dup_str(b, id);
+	ev->f[TW_F_EVENT_NAME] = dup_str(b, name);
+	ev->f[TW_F_PRINCIPAL] = dup_str(b, pr);
+	ev->f[TW_F_EVENT_SOURCE] = dup_str(b, src);
+	ev->f[TW_F_REGION] = dup_str(b, reg);
+	if (i % 5 == 0)
+		ev->f[TW_F_USER_NAME] = dup_str(b, user);
+	if (i % 10 == 0)
+		ev->f[TW_F_ERROR_CODE] = dup_str(b, "AccessDenied");
+	else if (i % 25 == 3)
+		ev->f[TW_F_ERROR_CODE] = dup_str(b, "Throttling");
+	if (ev->kind == TW_KIND_CWLOG)
+		ev->f[TW_F_LOG_GROUP] = dup_str(b, grp);
+	ev->nresources = 1;
+	ev->resources = tw_arena_alloc(&b->arena, sizeof *ev->resources, NULL);
+	cr_assert(ev->resources);
+	ev->resources[0] = dup_str(b, i % 2 ? "bucket-1" : "bucket-2");
+}
+
+/* Appends all in steps of 50, sealing every `seal` events except the last `tail`. */
+static void build_count_store(const char *dir, struct tw_batch *all, size_t seal, size_t tail)
+{
+	struct tw_store_opts o;
+	struct tw_store *s;
+	struct tw_err err = { 0 };
+
+	tw_store_opts_default(&o);
+	o.seal_bytes = 1ull << 30;
+	o.seal_async = 0;
+	o.seal_age_ms = 0;
+	o.seg.block_bytes = 4096;
+	o.seg.fsync = 0;
+	cr_assert_eq(tw_store_open(dir, &o, &s, NULL, &err), TW_OK, "%s", err.msg);
+	for (size_t from = 0; from < all->n; from += 50) {
+		struct tw_batch sl = *all;
+		struct tw_store_append_result res;
+		sl.ev = all->ev + from;
+		sl.n = all->n - from < 50 ? all->n - from : 50;
+		cr_assert_eq(tw_store_append(s, &sl, &res, &err), TW_OK, "%s", err.msg);
+		cr_assert_eq(res.stored, sl.n);
+		if ((from + sl.n) % seal == 0 && from + sl.n <= all->n - tail)
+			cr_assert_eq(tw_store_seal(s, &err), TW_OK, "%s", err.msg);
+	}
+	cr_assert_eq(tw_store_close(s, &err), TW_OK, "%s", err.msg);
+}
+
+/* The result table as one string: columns, then each row's typed values. */
+static char *table_text(struct tw_qexec *x)
+{
+	struct tw_buf b;
+	struct tw_err err = { 0 };
+	char *out;
+
+	tw_buf_init(&b, (size_t)16 << 20);
+	cr_assert(tw_qexec_is_stats(x));
+	for (size_t c = 0; c < tw_qexec_ncols(x); c++)
+		cr_assert_eq(tw_buf_printf(&b, &err, "%s|", tw_qexec_col_name(x, c)), TW_OK, "%s", err.msg);
+	for (size_t i = 0; i < tw_qexec_nrows(x); i++) {
+		const struct tw_qval *v;
+		cr_assert_eq(tw_qexec_row(x, i, &v, &err), TW_OK, "%s", err.msg);
+		cr_assert_eq(tw_buf_printf(&b, &err, "\n"), TW_OK);
+		for (size_t c = 0; c < tw_qexec_ncols(x); c++)
+			cr_assert_eq(tw_buf_printf(&b, &err, "%d:%.*s|", (int)v[c].type, (int)v[c].s.n,
+						   v[c].s.p ? v[c].s.p : ""), TW_OK, "%s", err.msg);
+	}
+	cr_assert_gt(b.n, 0);
+	out = strndup(b.p, b.n);
+	tw_buf_free(&b);
+	return out;
+}
+
+/* Runs q with opts o over the stores; returns the table text. */
+static char *count_run(const char *const *dirs, size_t nd, struct tw_query *q, int64_t lo, int64_t hi,
+		       const struct tw_qrun_opts *o, struct tw_qrun_stats *st)
+{
+	struct tw_qexec *x;
+	struct tw_err err = { 0 };
+	char *t;
+
+	cr_assert_eq(tw_qexec_new(q, NULL, &x, &err), TW_OK, "%s", err.msg);
+	cr_assert_eq(tw_query_run(dirs, nd, q, lo, hi, o, x, st, &err), TW_OK, "%s", err.msg);
+	cr_assert_eq(tw_qexec_finish(x, &err), TW_OK, "%s", err.msg);
+	t = table_text(x);
+	tw_qexec_free(x);
+	return t;
+}
+
+/* The executor fed every event in [lo, hi] (it applies the filters itself): the full scan. */
+static char *count_scan(struct tw_batch *const *bs, size_t nb, struct tw_query *q, int64_t lo, int64_t hi)
+{
+	struct tw_qexec *x;
+	struct tw_err err = { 0 };
+	char *t;
+
+	cr_assert_eq(tw_qexec_new(q, NULL, &x, &err), TW_OK, "%s", err.msg);
+	for (size_t k = 0; k < nb; k++)
+		for (size_t i = 0; i < bs[k]->n; i++)
+			if (bs[k]->ev[i].time_ms >= lo && bs[k]->ev[i].time_ms <= hi)
+				cr_assert_eq(tw_qexec_push(x, &bs[k]->ev[i], NULL, &err), TW_OK, "%s", err.msg);
+	cr_assert_eq(tw_qexec_finish(x, &err), TW_OK, "%s", err.msg);
+	t = table_text(x);
+	tw_qexec_free(x);
+	return t;
+}
+
+/* Count queries the planner answers from postings. */
+static const char *const count_fast[] = {
+	"stats count(*) by eventName",
+	"stats count(*) as n by eventName | sort n desc | limit 5",
+	"stats count(*)",
+	"stats count(*) as a, count() as b by principal",
+	"stats count(*) by errorCode",
+	"stats count(*) by userName, readOnly",
+	"stats count(*) by kind, logGroup",
+	"stats count(*) by user",
+	"filter eventSource = 's1.amazonaws.com' | stats count(*) by eventName",
+	"filter eventName in ['Op1', 'Op2', 'Op3'] and errorCode = 'AccessDenied' | stats count(*) by principal, eventName",
+	"filter principal = 'nobody' | stats count(*) by eventName",
+	"filter eventName in [] | stats count(*)",
+	"filter readOnly = 'true' | fields eventName | stats count(*) by region",
+	"filter @timestamp >= '2026-11-02T10:00:00Z' and kind = 'cloudtrail' | stats count(*) by eventSource, eventName, region",
+	"filter eventID = 'ev-000042' | stats count(*) by eventName",
+	"filter errorCode = 'Throttling' | filter region = 'r1' | stats count(*)",
+	"stats count(*) as n by eventName, principal, eventSource, errorCode | filter n > 3 | sort n desc, eventName",
+	"filter @timestamp < '2026-11-02T15:00:00Z' | stats count(*) by userName",
+};
+
+/* Count-like queries it must not answer from postings (checked against the scan all the same). */
+static const char *const count_slow[] = {
+	"stats count(*) by resource",
+	"stats count(*) by bin(1h)",
+	"stats count(*) by eventName, bin(1h)",
+	"filter eventName = 'Op1' or eventName = 'Op2' | stats count(*) by principal",
+	"filter eventName =~ /^Op1/ | stats count(*) by principal",
+	"filter eventName != 'Op1' | stats count(*) by principal",
+	"filter resource = 'bucket-1' | stats count(*) by eventName",
+	"filter userName like 'n1' | stats count(*) by eventName",
+	"stats count(eventName) by principal",
+	"stats count(*), count_distinct(principal) by eventName",
+	"stats count(*) by eventID",
+	"stats count(*) by userAgent",
+	"stats count(*) by principal, eventName, eventSource, region, errorCode",
+};
+
+static void check_counts(const char *const *dirs, size_t nd, struct tw_batch *const *bs, int64_t lo, int64_t hi,
+			 int expect_counted)
+{
+	const struct tw_qrun_opts fast = { 0, 0, 0, 0 }, normal = { 0, 0, 0, 1 }, noix = { 0, 1, 0, 0 };
+
+	for (size_t k = 0; k < sizeof count_fast / sizeof count_fast[0] + sizeof count_slow / sizeof count_slow[0]; k++) {
+		int is_fast = k < sizeof count_fast / sizeof count_fast[0];
+		const char *text = is_fast ? count_fast[k] : count_slow[k - sizeof count_fast / sizeof count_fast[0]];
+		struct tw_query *q;
+		struct tw_err err = { 0 };
+		struct tw_qrun_stats st, st_n;
+		char *want, *got, *got_n, *got_x;
+
+		cr_assert_eq(tw_query_parse(text, strlen(text), &q, &err), TW_OK, "%s: %s", text, err.msg);
+		cr_assert_eq(tw_query_counts_from_postings(q), is_fast, "%s", text);
+		want = count_scan(bs, nd, q, lo, hi);
+		got = count_run(dirs, nd, q, lo, hi, &fast, &st);
+		got_n = count_run(dirs, nd, q, lo, hi, &normal, &st_n);
+		got_x = count_run(dirs, nd, q, lo, hi, &noix, NULL);
+		cr_assert(strchr(want, '|'), "%s", text);
+		cr_assert_str_eq(got, want, "%s: from postings\n%s\nfull scan\n%s", text, got, want);
+		cr_assert_str_eq(got_n, want, "%s: normal path", text);
+		cr_assert_str_eq(got_x, want, "%s: without index", text);
+		cr_assert_eq(st_n.segments_counted, 0, "%s", text);
+		if (!is_fast)
+			cr_assert_eq(st.segments_counted, 0, "%s", text);
+		else if (expect_counted)
+			cr_assert_gt(st.segments_counted, 0, "%s: no segment answered from postings", text);
+		if (st.segments_counted)
+			cr_assert_eq(st.fetched + st.records_counted >= st_n.fetched ? 1 : 0, 1, "%s", text);
+		cr_assert_leq(st.fetched, st_n.fetched, "%s", text);
+		free(want);
+		free(got);
+		free(got_n);
+		free(got_x);
+		tw_query_free(q);
+	}
+}
+
+struct cfix {
+	char *tmp;            /* test directory */
+	char *dirs[2];        /* two shards */
+	struct tw_batch b[2]; /* their events */
+};
+
+static void cfix_make(struct cfix *f)
+{
+	f->tmp = tw_test_tmpdir();
+	for (unsigned s = 0; s < 2; s++) {
+		char name[16];
+		snprintf(name, sizeof name, "c%u", s);
+		f->dirs[s] = tw_test_join(f->tmp, name);
+		tw_batch_init(&f->b[s]);
+		for (unsigned i = 0; i < (s ? 1000u : NCOUNT); i++)
+			gen_count(&f->b[s], i + s * 7u);
+		build_count_store(f->dirs[s], &f->b[s], 400, 250);
+	}
+}
+
+static void cfix_free(struct cfix *f)
+{
+	for (unsigned s = 0; s < 2; s++) {
+		tw_batch_free(&f->b[s]);
+		free(f->dirs[s]);
+	}
+	tw_test_tmpdir_free(f->tmp);
+}
+
+Test(query_plan, count_from_postings_equals_normal_path_and_full_scan)
+{
+	struct cfix f;
+	struct tw_batch *bs[2];
+
+	cfix_make(&f);
+	bs[0] = &f.b[0];
+	bs[1] = &f.b[1];
+	check_counts((const char *const *)f.dirs, 1, bs, INT64_MIN, INT64_MAX, 1);
+	check_counts((const char *const *)f.dirs, 2, bs, INT64_MIN, INT64_MAX, 1);
+	cfix_free(&f);
+}
+
+Test(query_plan, count_from_postings_with_time_ranges)
+{
+	struct cfix f;
+	struct tw_batch *bs[1];
+	const char *const *dirs;
+	int64_t min = 60000;
+
+	cfix_make(&f);
+	bs[0] = &f.b[0];
+	dirs = (const char *const *)f.dirs;
+	/* exactly segments 1 and 2 (events 400..1199) */
+	check_counts(dirs, 1, bs, BASE_MS + 400 * min, BASE_MS + 1200 * min - 1, 1);
+	/* segments 1 and 2 whole, cutting through 0 and 3 */
+	check_counts(dirs, 1, bs, BASE_MS + 350 * min, BASE_MS + 1250 * min, 1);
+	/* inside segment 1 only: nothing can be answered from postings */
+	check_counts(dirs, 1, bs, BASE_MS + 500 * min + 1, BASE_MS + 700 * min, 0);
+	/* from the middle of the last segment into the WAL tail */
+	check_counts(dirs, 1, bs, BASE_MS + 2100 * min, INT64_MAX, 0);
+	cfix_free(&f);
+}
+
+Test(query_plan, count_from_postings_explain_counters)
+{
+	struct cfix f;
+	const char *text = "stats count(*) by eventName";
+	const struct tw_qrun_opts fast = { 0, 0, 0, 0 };
+	struct tw_query *q;
+	struct tw_err err = { 0 };
+	struct tw_qrun_stats st;
+	int64_t min = 60000;
+	char *t;
+
+	cfix_make(&f);
+	cr_assert_eq(tw_query_parse(text, strlen(text), &q, &err), TW_OK, "%s", err.msg);
+	t = count_run((const char *const *)f.dirs, 1, q, INT64_MIN, INT64_MAX, &fast, &st);
+	free(t);
+	/* 2650 events: 6 sealed segments of 400, 250 in the WAL */
+	cr_assert_eq(st.segments, 6);
+	cr_assert_eq(st.segments_counted, 6);
+	cr_assert_eq(st.records_counted, 2400);
+	cr_assert_eq(st.fetched, 0);
+	cr_assert_eq(st.blocks_read, 0);
+	cr_assert_eq(st.tail_scanned, 250);
+	cr_assert_eq(st.matched, 250);
+	/* a range through the middle of segments 0 and 3: those two are read */
+	t = count_run((const char *const *)f.dirs, 1, q, BASE_MS + 350 * min, BASE_MS + 1250 * min, &fast, &st);
+	free(t);
+	cr_assert_eq(st.segments_counted, 2);
+	cr_assert_eq(st.records_counted, 800);
+	cr_assert_gt(st.fetched, 100);
+	cr_assert_leq(st.fetched, 800);
+	cr_assert_eq(st.matched, 50 + 51, "events 350..399 and 1200..1250 are pushed one by one");
+	tw_query_free(q);
+	/* event output, and a limit before the stats (its result depends on arrival order), are never
+	 * counted from postings */
+	text = "filter eventName = 'Op1'";
+	cr_assert_eq(tw_query_parse(text, strlen(text), &q, &err), TW_OK, "%s", err.msg);
+	cr_assert_eq(tw_query_counts_from_postings(q), 0);
+	tw_query_free(q);
+	text = "limit 10 | stats count(*) by eventName";
+	cr_assert_eq(tw_query_parse(text, strlen(text), &q, &err), TW_OK, "%s", err.msg);
+	cr_assert_eq(tw_query_counts_from_postings(q), 0);
+	tw_query_free(q);
+	cfix_free(&f);
+}
+
+Test(query_plan, count_from_postings_falls_back_past_the_distinct_value_cap)
+{
+	char *tmp = tw_test_tmpdir(), *dir = tw_test_join(tmp, "s");
+	struct tw_batch b, *bs[1] = { &b };
+	const char *text = "stats count(*) as n by sourceIPAddress | sort n desc, sourceIPAddress | limit 5";
+	const char *text2 = "stats count(*) by eventName";
+	const struct tw_qrun_opts fast = { 0, 0, 0, 0 };
+	struct tw_query *q;
+	struct tw_err err = { 0 };
+	struct tw_qrun_stats st;
+	char *got, *want;
+
+	tw_batch_init(&b);
+	for (unsigned i = 0; i < 10100; i++) {
+		char ip[32];
+		gen_count(&b, i);
+		snprintf(ip, sizeof ip, "10.0.%u.%u", (i % 10050) / 256, (i % 10050) % 256);
+		b.ev[i].f[TW_F_SOURCE_IP] = dup_str(&b, ip);
+	}
+	build_count_store(dir, &b, 10100, 0);
+	cr_assert_eq(tw_query_parse(text, strlen(text), &q, &err), TW_OK, "%s", err.msg);
+	cr_assert(tw_query_counts_from_postings(q));
+	got = count_run((const char *const *)&dir, 1, q, INT64_MIN, INT64_MAX, &fast, &st);
+	want = count_scan(bs, 1, q, INT64_MIN, INT64_MAX);
+	cr_assert_str_eq(got, want);
+	cr_assert_eq(st.segments, 1);
+	cr_assert_eq(st.segments_counted, 0, "10,050 distinct values: read the segment");
+	cr_assert_eq(st.fetched, 10100);
+	free(got);
+	free(want);
+	tw_query_free(q);
+	cr_assert_eq(tw_query_parse(text2, strlen(text2), &q, &err), TW_OK, "%s", err.msg);
+	got = count_run((const char *const *)&dir, 1, q, INT64_MIN, INT64_MAX, &fast, &st);
+	want = count_scan(bs, 1, q, INT64_MIN, INT64_MAX);
+	cr_assert_str_eq(got, want);
+	cr_assert_eq(st.segments_counted, 1);
+	free(got);
+	free(want);
+	tw_query_free(q);
+	tw_batch_free(&b);
+	free(dir);
+	tw_test_tmpdir_free(tmp);
 }
