@@ -168,4 +168,7 @@ enum tw_rc tw_cli_qfmt_events(struct tw_cli_out *o, const struct tw_event *const
  * numeric column) in width columns (0: 80). TW_EINVAL when the result has no bin() column. */
 enum tw_rc tw_cli_qfmt_chart(struct tw_cli_out *o, struct tw_qexec *x, int width, int utf8, struct tw_err *err);
 
+/* ---- config.c: `trailwatch config check` ----------------------------------------------------- */
+int tw_cli_config(int argc, char **argv);
+
 #endif

@@ -1,0 +1,170 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* core/config.h: the configuration file of `trailwatch run` (one JSON document, read with
+ * jansson): the store, the sources, limits and logging. A declarative schema in core/config.c
+ * validates it (unknown keys, wrong types and missing keys are errors naming the key path) and
+ * fills struct tw_config, defaults included. Secrets (passwords) are never in the config: it
+ * names a file or an environment variable, and tw_secret_load reads the value on demand.
+ * Knows nothing of Kafka or the store beyond plain values: cli/ turns them into their options. */
+#ifndef TW_CORE_CONFIG_H
+#define TW_CORE_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/err.h"
+
+/* Largest configuration file read (TW_ELIMIT beyond). */
+#define TW_CONFIG_MAX_FILE (1u << 20)
+/* Largest secret value tw_secret_load accepts (TW_ELIMIT beyond). */
+#define TW_SECRET_MAX 4096
+
+/* Where a secret's value comes from. */
+enum tw_secret_from {
+	TW_SECRET_NONE = 0, /* not a secret */
+	TW_SECRET_FILE = 1, /* the contents of a file (one trailing newline dropped) */
+	TW_SECRET_ENV = 2,  /* an environment variable */
+};
+
+/* A reference to a secret: never its value. */
+struct tw_secret {
+	enum tw_secret_from from; /* file or environment */
+	char *ref;                /* the file path or the variable name (owned by the config) */
+};
+
+/* Reads the secret's value into buf (cap bytes, NUL-terminated; *len without the NUL, may be
+ * NULL). The caller wipes buf after use (explicit_bzero). Errors never quote the value:
+ * TW_ENOENT (variable not set, file missing), TW_EIO (file unreadable), TW_ELIMIT (longer than
+ * cap - 1 bytes; buf is wiped). Thread-safe as far as getenv is. */
+enum tw_rc tw_secret_load(const struct tw_secret *s, char *buf, size_t cap, size_t *len, struct tw_err *err);
+
+/* 1 when the value can be loaded now (variable set, file readable), else 0. */
+int tw_secret_available(const struct tw_secret *s);
+
+/* "<from env NAME>" or "<from file PATH>" into out (size outsz, truncated). Returns out. */
+char *tw_secret_describe(const struct tw_secret *s, char *out, size_t outsz);
+
+/* A librdkafka property: a plain value or a secret. */
+struct tw_config_prop {
+	char *key;               /* property name ("security.protocol") */
+	char *value;             /* its value; NULL when it is a secret */
+	struct tw_secret secret; /* from != TW_SECRET_NONE when the value comes from a file or env */
+};
+
+/* source.type; the order matches the schema's choices. */
+enum tw_config_source_type {
+	TW_CONFIG_SRC_KAFKA = 0,  /* consume a Kafka topic */
+	TW_CONFIG_SRC_FOLLOW = 1, /* follow a directory (S3 layout) for new files */
+	TW_CONFIG_SRC_FILES = 2,  /* read files once */
+};
+
+/* log.level; the order matches the schema's choices. */
+enum tw_config_log_level {
+	TW_CONFIG_LOG_ERROR = 0, /* errors only */
+	TW_CONFIG_LOG_WARN = 1,  /* and warnings */
+	TW_CONFIG_LOG_INFO = 2,  /* and progress (default) */
+	TW_CONFIG_LOG_DEBUG = 3, /* and everything, librdkafka's debug lines included */
+};
+
+/* $.store */
+struct tw_config_store {
+	char *dir;           /* the store directory (required) */
+	uint64_t seal_bytes; /* seal_size: seal the WAL past this many bytes (default 64M) */
+	int64_t seal_age_ms; /* seal_age: ... or when its oldest batch is this old (default 5m) */
+	int64_t retain_ms;   /* retain: drop segments older than this; 0 = keep forever (default) */
+};
+
+/* $.sources[i].kafka */
+struct tw_config_kafka {
+	char *brokers;                /* bootstrap servers "host:port,..." (required) */
+	char *group;                  /* consumer group id (required) */
+	char *client_id;              /* client.id (default "trailwatch") */
+	char **topics;                /* topics to subscribe to (required, at least one) */
+	size_t ntopics;               /* entries in topics */
+	struct tw_config_prop *props; /* properties: passed through to librdkafka */
+	size_t nprops;                /* entries in props */
+	char *dead_letter_topic;      /* undecodable messages go here; NULL = none */
+	uint64_t batch_max_events;    /* a batch closes at this many events (default 4096) */
+	uint64_t batch_max_bytes;     /* ... or this many payload bytes (default 16M) */
+	int64_t batch_max_wait_ms;    /* ... or this long after its first message (default 500ms) */
+};
+
+/* $.sources[i].follow */
+struct tw_config_follow {
+	char *path;        /* directory to watch (required) */
+	int64_t rescan_ms; /* rescan interval (default 1s) */
+};
+
+/* $.sources[i].files */
+struct tw_config_files {
+	char **paths;  /* files or directories, read once (required, at least one) */
+	size_t npaths; /* entries in paths */
+};
+
+/* $.sources[i]: exactly the member named by type is filled in. */
+struct tw_config_source {
+	int type;                       /* enum tw_config_source_type */
+	struct tw_config_kafka kafka;   /* type kafka */
+	struct tw_config_follow follow; /* type follow */
+	struct tw_config_files files;   /* type files */
+};
+
+/* $.limits */
+struct tw_config_limits {
+	uint64_t max_record;   /* largest record (default 8M) */
+	uint64_t max_inflated; /* largest decompressed size per file or message (default 16G) */
+	uint64_t threads;      /* decode threads; 0 = one per core (default) */
+};
+
+/* $.log */
+struct tw_config_log {
+	char *file; /* log file; NULL = stderr */
+	int level;  /* enum tw_config_log_level (default info) */
+};
+
+/* A loaded configuration. Everything is owned by it: free with tw_config_free. */
+struct tw_config {
+	char *path;                      /* the file it was read from (or the name given to parse) */
+	unsigned mode;                   /* the file's st_mode (0 when parsed from memory) */
+	struct tw_config_store store;    /* $.store */
+	struct tw_config_source *sources; /* $.sources */
+	size_t nsources;                 /* entries in sources (at least one) */
+	struct tw_config_limits limits;  /* $.limits */
+	struct tw_config_log log;        /* $.log */
+	size_t nsecrets;                 /* secrets referenced anywhere in the file */
+};
+
+/* Reads and validates the file at path. Errors (message starts with the path):
+ * TW_ENOENT / TW_EIO (cannot read: strerror), TW_ELIMIT (larger than TW_CONFIG_MAX_FILE),
+ * TW_EPARSE: "FILE: line L, column C: <jansson's reason>" for JSON syntax,
+ * "FILE: $.sources[1].kafka.topics: expected an array of strings, got a number",
+ * "FILE: unknown key $.store.dri (did you mean dir?)", "FILE: missing required key $.store.dir",
+ * "FILE: $.store.seal_size: bad size \"64Q\" ...". The first error found is reported.
+ * *out is written only on success. Secrets are not loaded (only referenced). */
+enum tw_rc tw_config_load(const char *path, struct tw_config **out, struct tw_err *err);
+
+/* Same, from text[0..n) (borrowed); name stands for the file in messages; mode is 0. */
+enum tw_rc tw_config_parse(const char *text, size_t n, const char *name, struct tw_config **out,
+			   struct tw_err *err);
+
+/* Frees cfg and everything in it. NULL is fine. */
+void tw_config_free(struct tw_config *cfg);
+
+/* Calls warn(ctx, message) for each problem that does not make the config invalid: the config
+ * file is readable by other users (S_IROTH) and references secrets; a secret file is readable
+ * by other users; a secret's variable is not set or its file cannot be read. Messages never hold
+ * a secret's value. Returns how many warnings were reported. */
+size_t tw_config_warnings(const struct tw_config *cfg, void (*warn)(void *ctx, const char *msg), void *ctx);
+
+enum tw_config_format {
+	TW_CONFIG_FMT_TEXT = 0, /* one "path = value" line per setting, defaults included */
+	TW_CONFIG_FMT_JSON = 1, /* the normalized document (itself a valid config), indented */
+};
+
+/* Appends the normalized configuration (every setting, defaults filled in) to out. Sizes and
+ * durations are written in their largest exact unit ("64M", "5m"); secrets as "<from env X> (set)"
+ * in text and {"env": "X"} in JSON, never their values. TW_ENOMEM, TW_ELIMIT (out's max). */
+enum tw_rc tw_config_format(const struct tw_config *cfg, enum tw_config_format fmt, struct tw_buf *out,
+			    struct tw_err *err);
+
+#endif
