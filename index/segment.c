@@ -4,21 +4,23 @@
  * event-id index, a section table and a footer. The reader mmaps the file and trusts no length
  * or offset in it.
  *
- * Byte layout, version 3 (integers little-endian; the full text is in index/FORMAT.md):
+ * Byte layout, version 4 (integers little-endian; the full text is in index/FORMAT.md):
  *
- *   header, 16 bytes:  magic "TWSEG\r\n\x1a" | u32 version = 3 | u32 flags = 0
- *   blocks:            back to back from offset 16; each is a main frame then an id frame
- *     main frame:      22 varint column lengths, then the columns, raw last: head (kind |
- *                      readOnly << 4, a byte each), time (zigzag delta varints), 18 field columns
- *                      (varint 0 absent, 1 same as the previous record, c >= 2 then c-1 bytes),
- *                      resources (count, then length + bytes each), raw (varint at, varint len,
- *                      bytes: at >= 1 means the eventID was cut out of raw at at-1)
+ *   header, 16 bytes:  magic "TWSEG\r\n\x1a" | u32 version = 4 | u32 flags = 0
+ *   blocks:            back to back from offset 16; each is a fields frame, an id frame, then a
+ *                      raw frame (so a reader that needs no raw JSON skips most of the bytes)
+ *     fields frame:    21 varint column lengths, then the columns: head (kind | readOnly << 4, a
+ *                      byte each), time (zigzag delta varints), 18 field columns (varint 0
+ *                      absent, 1 same as the previous record, c >= 2 then c-1 bytes), resources
+ *                      (count, then length + bytes each)
  *     id frame:        per record varint length (0 = none) + eventID bytes
+ *     raw frame:       per record varint at, varint len, bytes: at >= 1 means the eventID was
+ *                      cut out of raw at at-1
  *   sections:          anywhere between the last block and the section table, each with a CRC
- *     block table:     u32 nblocks | u32 0 | nblocks x 64-byte entry:
- *                      u32 first | u32 count | i64 tmin | i64 tmax | u64 offset | main frame:
- *                      u32 clen | u32 ulen | u32 codec | u32 crc32c | id frame: u32 clen |
- *                      u32 ulen | u32 codec | u32 crc32c   (codec 0 raw, 1 deflate, 2 zstd)
+ *     block table:     u32 nblocks | u32 0 | nblocks x 80-byte entry:
+ *                      u32 first | u32 count | i64 tmin | i64 tmax | u64 offset (of the fields
+ *                      frame), then per frame (fields, id, raw) u32 clen | u32 ulen | u32 codec |
+ *                      u32 crc32c   (codec 0 raw, 1 deflate, 2 zstd)
  *     postings (one per field of enum tw_ix but eventID):
  *                      u32 codec (0 raw, 2 zstd) | u32 field | u64 ulen | body (stored form)
  *                      body: varint nvalues, then per value in byte order: varint vlen >= 1,
@@ -39,8 +41,9 @@
  *                      u64 records | i64 tmin | i64 tmax | u64 raw_bytes | u32 0 |
  *                      u32 crc32c(footer bytes 0..59) | magic "TWSEG\r\n\x1a"
  *
- * Reading a block decompresses both frames into tw_seg_blockbuf.data, rebuilds each raw record
- * after them, and fills offs with REC_SLOTS u32 per record (see S_*), checked once per block.
+ * Reading a block decompresses its fields and id frames into tw_seg_blockbuf.data and fills offs
+ * with REC_SLOTS u32 per record (see S_*), checked once per block; the raw frame only when a raw
+ * record is asked for: into tw_seg_blockbuf.raw, each raw record rebuilt after it.
  *
  * Bounds: a stored blob of length c never claims ulen > 1024 c + 65536 (the writer stores raw
  * instead), block ulen <= 1 GiB; so the reader never allocates beyond what the file justifies. */
@@ -277,24 +280,25 @@ static const enum tw_field col_field[] = {
 _Static_assert(sizeof col_field / sizeof col_field[0] + 1 == TW_F__COUNT,
 	       "a field was added to enum tw_field: append it to col_field[] (a new format version)");
 
-/* Column ids: the order of the directory at the start of a block's main frame. */
+/* Column ids: the order of the directory at the start of a block's fields frame (the first NFCOL);
+ * the raw column is the whole raw frame. */
 enum { COL_HEAD = 0, COL_TIME = 1, COL_F0 = 2, COL_RES = COL_F0 + 18, COL_RAW, NCOL };
+enum { NFCOL = COL_RAW }; /* columns of the fields frame */
 _Static_assert(COL_RES == COL_F0 + NSF, "column ids out of step with col_field[]");
 
-/* The order the columns' bytes follow the directory in: raw last (see FORMAT.md). */
-static const int col_order[NCOL] = {
-	COL_HEAD, COL_TIME, COL_F0, COL_F0 + 1, COL_F0 + 2, COL_F0 + 3, COL_F0 + 4, COL_F0 + 5,
-	COL_F0 + 6, COL_F0 + 7, COL_F0 + 8, COL_F0 + 9, COL_F0 + 10, COL_F0 + 11, COL_F0 + 12,
-	COL_F0 + 13, COL_F0 + 14, COL_F0 + 15, COL_F0 + 16, COL_F0 + 17, COL_RES, COL_RAW,
-};
+/* Frames of a block, in file order. */
+enum { FR_FIELDS = 0, FR_ID = 1, FR_RAW = 2, NFRAME };
+
+/* Frames a tw_seg_blockbuf holds (its frames bits). */
+enum { BB_FIELDS = 1, BB_RAW = 2 };
 
 /* Field-column codes: 0 absent, 1 the same value as the previous record of the block, n >= 2 a
  * value of n - 1 bytes follows. */
 enum { FC_ABSENT = 0, FC_SAME = 1, FC_LIT = 2 };
 
 /* Per-record slots of struct tw_seg_blockbuf.offs once a block is parsed: the head byte, the time
- * (two halves), offset + length into data of every tw_field (eventID too), of raw, and the offset
- * of the first resource entry + the resource count. */
+ * (two halves), offset + length into data of every tw_field (eventID too), of raw (into raw, set
+ * once the raw frame is loaded), and the offset of the first resource entry + the resource count. */
 enum { S_HEAD = 0, S_TLO = 1, S_THI = 2, S_F = 3, S_RAW = S_F + 2 * TW_F__COUNT, S_RES = S_RAW + 2,
        REC_SLOTS = S_RES + 2 };
 
@@ -388,15 +392,18 @@ struct pent {
 	uint32_t cap;   /* ids allocated */
 };
 
+/* One frame of a block as the block table describes it. */
+struct frame {
+	uint32_t clen, ulen;  /* stored / uncompressed bytes */
+	uint32_t codec, crc;  /* codec and CRC32C of the stored bytes */
+};
+
 /* One block written, as it goes into the block table. */
 struct wblk {
-	uint32_t first, count; /* record range */
-	int64_t tmin, tmax;    /* time range */
-	uint64_t off;          /* file offset of the main frame (the id frame follows it) */
-	uint32_t clen, ulen;   /* main frame: stored / uncompressed bytes */
-	uint32_t codec, crc;   /* main frame: codec and CRC32C of the stored bytes */
-	uint32_t id_clen, id_ulen; /* id frame: stored / uncompressed bytes */
-	uint32_t id_codec, id_crc; /* id frame: codec and CRC32C of the stored bytes */
+	uint32_t first, count;    /* record range */
+	int64_t tmin, tmax;       /* time range */
+	uint64_t off;             /* file offset of the fields frame (the id, then raw frame follow) */
+	struct frame fr[NFRAME];  /* fields, id, raw frame */
 };
 
 /* One id-index entry. */
@@ -417,7 +424,7 @@ struct tw_segw {
 	size_t prev_len[18];      /* its length (0: absent, or none yet in this block) */
 	int64_t prev_time;        /* the previous record's time in this block (0 at block start) */
 	size_t blk_bytes;         /* bytes of all columns of the current block */
-	struct tw_buf blk;        /* the main frame being assembled (directory + columns) */
+	struct tw_buf blk;        /* the fields frame being assembled (directory + columns) */
 	struct tw_buf cbuf;       /* compression scratch */
 	uint32_t blk_count;       /* records in the current block */
 	int64_t blk_tmin, blk_tmax; /* their time range */
@@ -584,21 +591,36 @@ static enum tw_rc pack(struct tw_segw *w, int want, int level, const void *src, 
 	return TW_OK;
 }
 
+/* Compresses n bytes at src with the writer's codec, appends them to the file and describes them
+ * in *fr. */
+static enum tw_rc write_frame(struct tw_segw *w, const void *src, size_t n, struct frame *fr,
+			      struct tw_err *err)
+{
+	const void *stored;
+	size_t sn;
+	int codec;
+	enum tw_rc rc = pack(w, w->opts.codec, w->opts.level, src, n, &stored, &sn, &codec, err);
+	if (rc)
+		return rc;
+	fr->clen = (uint32_t)sn;
+	fr->ulen = (uint32_t)n;
+	fr->codec = (uint32_t)codec;
+	fr->crc = tw_wal_crc32c(0, stored, sn);
+	return write_all(w, stored, sn, err);
+}
+
 static enum tw_rc flush_block(struct tw_segw *w, struct tw_err *err)
 {
 	if (!w->blk_count)
 		return TW_OK;
-	const void *stored;
-	size_t sn;
-	int codec;
 	enum tw_rc rc;
-	/* main frame: the column directory, then the columns */
+	/* fields frame: the column directory, then the columns (all but raw) */
 	tw_buf_reset(&w->blk);
-	for (int c = 0; c < NCOL; c++)
+	for (int c = 0; c < NFCOL; c++)
 		if ((rc = put_varint(&w->blk, w->col[c].n, err)))
 			return rc;
-	for (int c = 0; c < NCOL; c++)
-		if ((rc = tw_buf_append(&w->blk, w->col[col_order[c]].p, w->col[col_order[c]].n, err)))
+	for (int c = 0; c < NFCOL; c++)
+		if ((rc = tw_buf_append(&w->blk, w->col[c].p, w->col[c].n, err)))
 			return rc;
 	if (w->nblocks == w->cap_blocks) {
 		size_t nc = w->cap_blocks ? 2 * w->cap_blocks : 16;
@@ -609,28 +631,14 @@ static enum tw_rc flush_block(struct tw_segw *w, struct tw_err *err)
 		w->cap_blocks = nc;
 	}
 	struct wblk *b = &w->blocks[w->nblocks];
-	if ((rc = pack(w, w->opts.codec, w->opts.level, w->blk.p, w->blk.n, &stored, &sn, &codec, err)))
-		return rc;
 	b->first = (uint32_t)(w->records - w->blk_count);
 	b->count = w->blk_count;
 	b->tmin = w->blk_tmin;
 	b->tmax = w->blk_tmax;
 	b->off = w->off;
-	b->clen = (uint32_t)sn;
-	b->ulen = (uint32_t)w->blk.n;
-	b->codec = (uint32_t)codec;
-	b->crc = tw_wal_crc32c(0, stored, sn);
-	if ((rc = write_all(w, stored, sn, err)))
-		return rc;
-	/* id frame */
-	if ((rc = pack(w, w->opts.codec, w->opts.level, w->idcol.p, w->idcol.n, &stored, &sn, &codec,
-		       err)))
-		return rc;
-	b->id_clen = (uint32_t)sn;
-	b->id_ulen = (uint32_t)w->idcol.n;
-	b->id_codec = (uint32_t)codec;
-	b->id_crc = tw_wal_crc32c(0, stored, sn);
-	if ((rc = write_all(w, stored, sn, err)))
+	if ((rc = write_frame(w, w->blk.p, w->blk.n, &b->fr[FR_FIELDS], err)) ||
+	    (rc = write_frame(w, w->idcol.p, w->idcol.n, &b->fr[FR_ID], err)) ||
+	    (rc = write_frame(w, w->col[COL_RAW].p, w->col[COL_RAW].n, &b->fr[FR_RAW], err)))
 		return rc;
 	w->nblocks++;
 	w->blk_count = 0;
@@ -1242,15 +1250,14 @@ static enum tw_rc finish(struct tw_segw *w, struct tw_seg_info *info, struct tw_
 		put64(e + 8, (uint64_t)b->tmin);
 		put64(e + 16, (uint64_t)b->tmax);
 		put64(e + 24, b->off);
-		put32(e + 32, b->clen);
-		put32(e + 36, b->ulen);
-		put32(e + 40, b->codec);
-		put32(e + 44, b->crc);
-		put32(e + 48, b->id_clen);
-		put32(e + 52, b->id_ulen);
-		put32(e + 56, b->id_codec);
-		put32(e + 60, b->id_crc);
-		bytes_blocks += (uint64_t)b->clen + b->id_clen;
+		for (int k = 0; k < NFRAME; k++) {
+			uint8_t *fe = e + 32 + 16 * k;
+			put32(fe, b->fr[k].clen);
+			put32(fe + 4, b->fr[k].ulen);
+			put32(fe + 8, b->fr[k].codec);
+			put32(fe + 12, b->fr[k].crc);
+			bytes_blocks += b->fr[k].clen;
+		}
 	}
 	sec.n = 8 + w->nblocks * TW_SEG_BLOCK_ENTRY;
 	if ((rc = write_section(w, &secs[nsec++], SEC_BLOCKS, 0, sec.p, sec.n, err)))
@@ -1497,9 +1504,8 @@ struct rsec {
 struct rblk {
 	uint32_t first, count;     /* record range */
 	int64_t tmin, tmax;        /* time range */
-	uint64_t off;              /* main frame offset; the id frame starts at off + clen */
-	uint32_t clen, ulen, codec, crc;         /* main frame */
-	uint32_t id_clen, id_ulen, id_codec, id_crc; /* id frame */
+	uint64_t off[NFRAME];      /* file offset of each frame (back to back from the fields frame) */
+	struct frame fr[NFRAME];   /* fields, id, raw frame */
 };
 
 struct tw_seg {
@@ -1570,38 +1576,48 @@ static enum tw_rc load_blocks(struct tw_seg *s, uint64_t off, uint64_t len, uint
 		b->count = get32(e + 4);
 		b->tmin = (int64_t)get64(e + 8);
 		b->tmax = (int64_t)get64(e + 16);
-		b->off = get64(e + 24);
-		b->clen = get32(e + 32);
-		b->ulen = get32(e + 36);
-		b->codec = get32(e + 40);
-		b->crc = get32(e + 44);
-		b->id_clen = get32(e + 48);
-		b->id_ulen = get32(e + 52);
-		b->id_codec = get32(e + 56);
-		b->id_crc = get32(e + 60);
+		b->off[FR_FIELDS] = get64(e + 24);
+		uint64_t total = 0;
+		int codec_ok = 1, bad_size = -1; /* bad_size: the first frame with impossible sizes */
+		/* fewest uncompressed bytes per record of each frame */
+		static const unsigned min_per_rec[NFRAME] = { TW_SEG_MIN_RECORD, 1, TW_SEG_MIN_RAW };
+		for (int k = 0; k < NFRAME; k++) {
+			const uint8_t *fe = e + 32 + 16 * k;
+			struct frame *fr = &b->fr[k];
+			fr->clen = get32(fe);
+			fr->ulen = get32(fe + 4);
+			fr->codec = get32(fe + 8);
+			fr->crc = get32(fe + 12);
+			if (k)
+				b->off[k] = b->off[k - 1] + b->fr[k - 1].clen;
+			total += fr->clen;
+			codec_ok &= fr->codec <= TW_SEG_ZSTD;
+			if (bad_size < 0 && (fr->ulen > TW_SEG_MAX_BLOCK || !ulen_ok(fr->clen, fr->ulen) ||
+					     (uint64_t)b->count * min_per_rec[k] > fr->ulen))
+				bad_size = k;
+		}
 		char why[120];
 		why[0] = 0;
 		if (b->first != next || b->count == 0)
 			snprintf(why, sizeof(why), "record range does not follow the previous block");
-		else if (b->off < pos || b->off > data_end ||
-			 (uint64_t)b->clen + b->id_clen > data_end - b->off)
-			snprintf(why, sizeof(why), "offset %llu length %u+%u outside the block area",
-				 (unsigned long long)b->off, b->clen, b->id_clen);
-		else if (b->codec > TW_SEG_ZSTD || b->id_codec > TW_SEG_ZSTD)
-			snprintf(why, sizeof(why), "unknown codec %u/%u", b->codec, b->id_codec);
-		else if (b->ulen > TW_SEG_MAX_BLOCK || !ulen_ok(b->clen, b->ulen) ||
-			 (uint64_t)b->count * TW_SEG_MIN_RECORD > b->ulen ||
-			 b->id_ulen > TW_SEG_MAX_BLOCK || !ulen_ok(b->id_clen, b->id_ulen) ||
-			 b->count > b->id_ulen)
-			snprintf(why, sizeof(why), "impossible sizes (%u records, %u -> %u bytes)",
-				 b->count, b->clen, b->ulen);
+		else if (b->off[0] < pos || b->off[0] > data_end || total > data_end - b->off[0])
+			snprintf(why, sizeof(why), "offset %llu length %u+%u+%u outside the block area",
+				 (unsigned long long)b->off[0], b->fr[0].clen, b->fr[1].clen,
+				 b->fr[2].clen);
+		else if (!codec_ok)
+			snprintf(why, sizeof(why), "unknown codec %u/%u/%u", b->fr[0].codec,
+				 b->fr[1].codec, b->fr[2].codec);
+		else if (bad_size >= 0)
+			snprintf(why, sizeof(why), "impossible sizes (%u records, %s frame %u -> %u bytes)",
+				 b->count, bad_size == FR_FIELDS ? "fields" : bad_size == FR_ID ? "id" : "raw",
+				 b->fr[bad_size].clen, b->fr[bad_size].ulen);
 		else if (b->tmin > b->tmax || b->tmin < s->info.tmin || b->tmax > s->info.tmax)
 			snprintf(why, sizeof(why), "time range outside the segment's");
 		if (why[0])
 			return tw_err_set(err, TW_ECORRUPT, "%s: section block table: block %u: %s",
 					  s->path, i, why);
 		next += b->count;
-		pos = b->off + b->clen + b->id_clen;
+		pos = b->off[0] + total;
 	}
 	if (next != s->info.records)
 		return corrupt(s, err, "section block table: block counts do not add up to the records");
@@ -1739,7 +1755,8 @@ dup:
 	if ((rc = load_blocks(s, bt_off, bt_len, bt_crc, first_sec, err)))
 		goto fail;
 	for (uint32_t i = 0; i < s->info.blocks; i++)
-		s->info.bytes_blocks += (uint64_t)s->blocks[i].clen + s->blocks[i].id_clen;
+		for (int k = 0; k < NFRAME; k++)
+			s->info.bytes_blocks += s->blocks[i].fr[k].clen;
 	for (int f = 0; f < TW_IX__COUNT; f++)
 		s->info.bytes_postings += s->post[f].len;
 	s->info.bytes_postings += s->ids.len;
@@ -1762,7 +1779,7 @@ void tw_seg_block_meta(const struct tw_seg *s, uint32_t block, struct tw_seg_blo
 	meta->count = b->count;
 	meta->tmin = b->tmin;
 	meta->tmax = b->tmax;
-	meta->codec = (enum tw_seg_codec)b->codec;
+	meta->codec = (enum tw_seg_codec)b->fr[FR_FIELDS].codec;
 }
 
 uint32_t tw_seg_block_of(const struct tw_seg *s, uint32_t rec)
@@ -1827,7 +1844,7 @@ static enum tw_rc load_postings(struct tw_seg *s, int f, struct tw_err *err)
 			uint64_t total = 0, cap = s->info.records;
 			if (f == TW_IX_RESOURCE)
 				for (uint32_t bi = 0; bi < s->info.blocks; bi++)
-					cap += s->blocks[bi].ulen;
+					cap += s->blocks[bi].fr[FR_FIELDS].ulen;
 			if (!get_varint(&body, end, &nv) || nv > (uint64_t)(end - body) / 6 ||
 			    nv > s->info.records * 64 + 64) {
 				snprintf(r->why, sizeof(r->why), "bad value count");
@@ -2150,51 +2167,52 @@ enum tw_rc tw_seg_values(struct tw_seg *s, enum tw_ix f,
 void tw_seg_blockbuf_init(struct tw_seg_blockbuf *bb)
 {
 	memset(bb, 0, sizeof(*bb));
-	tw_buf_init(&bb->data, 4 * (size_t)TW_SEG_MAX_BLOCK + 16);
+	tw_buf_init(&bb->data, 2 * (size_t)TW_SEG_MAX_BLOCK + 16);
+	tw_buf_init(&bb->raw, 3 * (size_t)TW_SEG_MAX_BLOCK + 16);
 }
 
 void tw_seg_blockbuf_free(struct tw_seg_blockbuf *bb)
 {
 	tw_buf_free(&bb->data);
+	tw_buf_free(&bb->raw);
 	free(bb->offs);
 	memset(bb, 0, sizeof(*bb));
 }
 
-/* Checks the CRC of block bi's frame (main or id) and decompresses it to out (ulen bytes). */
-static enum tw_rc unpack_frame(const struct tw_seg *s, uint32_t bi, int id, uint8_t *out,
+/* Checks the CRC of frame k (FR_*) of block bi and decompresses it to out (its ulen bytes). */
+static enum tw_rc unpack_frame(const struct tw_seg *s, uint32_t bi, int k, uint8_t *out,
 			       struct tw_err *err)
 {
 	const struct rblk *b = &s->blocks[bi];
-	const uint8_t *p = s->map + b->off + (id ? b->clen : 0);
-	uint32_t clen = id ? b->id_clen : b->clen, ulen = id ? b->id_ulen : b->ulen;
-	uint32_t want = id ? b->id_crc : b->crc, c = tw_wal_crc32c(0, p, clen);
-	const char *what = id ? " id frame" : "";
-	if (c != want)
-		return tw_err_set(err, TW_ECORRUPT, "%s: block %u%s: crc %08x != %08x", s->path, bi, what,
-				  c, want);
-	if (!unpack((int)(id ? b->id_codec : b->codec), p, clen, out, ulen))
+	const struct frame *fr = &b->fr[k];
+	const uint8_t *p = s->map + b->off[k];
+	uint32_t c = tw_wal_crc32c(0, p, fr->clen);
+	static const char *const what[NFRAME] = { "", " id frame", " raw frame" };
+	if (c != fr->crc)
+		return tw_err_set(err, TW_ECORRUPT, "%s: block %u%s: crc %08x != %08x", s->path, bi,
+				  what[k], c, fr->crc);
+	if (!unpack((int)fr->codec, p, fr->clen, out, fr->ulen))
 		return tw_err_set(err, TW_ECORRUPT, "%s: block %u%s: does not decompress to %u bytes",
-				  s->path, bi, what, ulen);
+				  s->path, bi, what[k], fr->ulen);
 	return TW_OK;
 }
 
-/* Parses the column bytes of block bi (at d, main frame then id frame) into bb->offs;
- * returns NULL or what is wrong. Checks everything tw_seg_get relies on. */
-static const char *parse_block(const struct rblk *b, uint8_t *d, uint32_t *offs, size_t *dn)
+/* Parses block b's fields frame then id frame (back to back at d) into offs (all slots but raw);
+ * returns NULL or what is wrong. Checks everything tw_seg_get_fields relies on. */
+static const char *parse_fields(const struct rblk *b, const uint8_t *d, uint32_t *offs)
 {
-	const uint8_t *p = d, *end = d + b->ulen;
-	const uint8_t *cs[NCOL], *ce[NCOL];
-	uint64_t clen[NCOL], v;
+	const uint8_t *p = d, *end = d + b->fr[FR_FIELDS].ulen;
+	const uint8_t *cs[NFCOL], *ce[NFCOL];
+	uint64_t clen[NFCOL], v;
 	uint32_t n = b->count;
-	for (int c = 0; c < NCOL; c++)
+	for (int c = 0; c < NFCOL; c++)
 		if (!get_varint(&p, end, &clen[c]) || clen[c] > (uint64_t)(end - p))
 			return "bad column directory";
-	for (int c = 0; c < NCOL; c++) {
-		int k = col_order[c];
-		if (clen[k] > (uint64_t)(end - p))
+	for (int c = 0; c < NFCOL; c++) {
+		if (clen[c] > (uint64_t)(end - p))
 			return "columns run past the end";
-		cs[k] = p;
-		ce[k] = p += clen[k];
+		cs[c] = p;
+		ce[c] = p += clen[c];
 	}
 	if (p != end)
 		return "bytes after the columns";
@@ -2213,6 +2231,7 @@ static const char *parse_block(const struct rblk *b, uint8_t *d, uint32_t *offs,
 		o[S_HEAD] = h;
 		o[S_TLO] = (uint32_t)t;
 		o[S_THI] = (uint32_t)(t >> 32);
+		o[S_RAW] = o[S_RAW + 1] = 0;
 	}
 	if (p != ce[COL_TIME])
 		return "time column has trailing bytes";
@@ -2259,7 +2278,7 @@ static const char *parse_block(const struct rblk *b, uint8_t *d, uint32_t *offs,
 	if (q != qe)
 		return "resource column has trailing bytes";
 	q = end;
-	qe = end + b->id_ulen;
+	qe = end + b->fr[FR_ID].ulen;
 	for (uint32_t i = 0; i < n; i++) {
 		uint32_t *o = offs + (size_t)i * REC_SLOTS;
 		if (!get_varint(&q, qe, &v) || v > (uint64_t)(qe - q))
@@ -2270,22 +2289,29 @@ static const char *parse_block(const struct rblk *b, uint8_t *d, uint32_t *offs,
 	}
 	if (q != qe)
 		return "id frame has trailing bytes";
-	/* raw: rebuilt after the id frame, with the event id put back where it was taken out */
-	q = cs[COL_RAW];
-	qe = ce[COL_RAW];
-	uint8_t *out = d + b->ulen + b->id_ulen;
-	for (uint32_t i = 0; i < n; i++) {
+	return NULL;
+}
+
+/* Parses block b's raw frame (at r; the fields and id frames, at d, are parsed into offs already)
+ * and rebuilds each raw record after it, with the event id put back where it was taken out; sets
+ * the raw slots of offs (offsets into r). Returns NULL or what is wrong; *rn gets the bytes used. */
+static const char *parse_raw(const struct rblk *b, const uint8_t *d, uint8_t *r, uint32_t *offs,
+			     size_t *rn)
+{
+	const uint8_t *q = r, *qe = r + b->fr[FR_RAW].ulen;
+	uint8_t *out = r + b->fr[FR_RAW].ulen;
+	for (uint32_t i = 0; i < b->count; i++) {
 		uint32_t *o = offs + (size_t)i * REC_SLOTS;
 		uint64_t at, len;
 		uint32_t idn = o[S_F + 2 * TW_F_EVENT_ID + 1];
 		if (!get_varint(&q, qe, &at) || !get_varint(&q, qe, &len) || len > (uint64_t)(qe - q))
-			return "raw column truncated";
+			return "raw frame truncated";
 		if (at && (!idn || at - 1 > len))
-			return "raw column puts back an id that is not there";
+			return "raw frame puts back an id that is not there";
 		uint64_t full = len + (at ? idn : 0);
-		if (full > UINT32_MAX || (uint64_t)(out - d) + full > UINT32_MAX)
+		if (full > UINT32_MAX || (uint64_t)(out - r) + full > UINT32_MAX)
 			return "raw record too long";
-		o[S_RAW] = full ? (uint32_t)(out - d) : 0;
+		o[S_RAW] = full ? (uint32_t)(out - r) : 0;
 		o[S_RAW + 1] = (uint32_t)full;
 		if (at) {
 			size_t pos = (size_t)(at - 1);
@@ -2299,54 +2325,80 @@ static const char *parse_block(const struct rblk *b, uint8_t *d, uint32_t *offs,
 		q += len;
 	}
 	if (q != qe)
-		return "raw column has trailing bytes";
-	*dn = (size_t)(out - d);
+		return "raw frame has trailing bytes";
+	*rn = (size_t)(out - r);
 	return NULL;
 }
 
-/* Makes bb hold block bi of s (both frames decompressed, records parsed into offs). */
-static enum tw_rc load_block(struct tw_seg *s, uint32_t bi, struct tw_seg_blockbuf *bb,
+/* Makes bb hold block bi of s: its fields and id frames (parsed into offs), and its raw frame too
+ * when want_raw. Frames bb holds already for bi are not decompressed again, and loading the raw
+ * frame leaves data (and so the strings handed out from it) where it is. */
+static enum tw_rc load_block(struct tw_seg *s, uint32_t bi, struct tw_seg_blockbuf *bb, int want_raw,
 			     struct tw_err *err)
 {
-	if (bb->seg == s && bb->block == bi)
-		return TW_OK;
 	const struct rblk *b = &s->blocks[bi];
 	enum tw_rc rc;
-	bb->seg = NULL;
-	tw_buf_reset(&bb->data);
-	/* main frame, id frame, then the rebuilt raw records (raw column + one id each at most) */
-	if ((rc = tw_buf_reserve(&bb->data, 2 * ((size_t)b->ulen + b->id_ulen) + 1, err)))
-		return rc;
-	uint8_t *d = (uint8_t *)bb->data.p;
-	if ((rc = unpack_frame(s, bi, 0, d, err)) || (rc = unpack_frame(s, bi, 1, d + b->ulen, err)))
-		return rc;
-	size_t need = (size_t)b->count * REC_SLOTS;
-	if (bb->offs_cap < need) {
-		uint32_t *no = realloc(bb->offs, need * sizeof(*no));
-		if (!no)
-			return tw_err_set(err, TW_ENOMEM, "%s: out of memory", s->path);
-		bb->offs = no;
-		bb->offs_cap = need;
+	if (bb->seg != s || bb->block != bi || !(bb->frames & BB_FIELDS)) {
+		bb->seg = NULL;
+		bb->frames = 0;
+		tw_buf_reset(&bb->data);
+		tw_buf_reset(&bb->raw);
+		/* fields frame, then id frame */
+		size_t fn = (size_t)b->fr[FR_FIELDS].ulen + b->fr[FR_ID].ulen;
+		if ((rc = tw_buf_reserve(&bb->data, fn + 1, err)))
+			return rc;
+		uint8_t *d = (uint8_t *)bb->data.p;
+		if ((rc = unpack_frame(s, bi, FR_FIELDS, d, err)) ||
+		    (rc = unpack_frame(s, bi, FR_ID, d + b->fr[FR_FIELDS].ulen, err)))
+			return rc;
+		size_t need = (size_t)b->count * REC_SLOTS;
+		if (bb->offs_cap < need) {
+			uint32_t *no = realloc(bb->offs, need * sizeof(*no));
+			if (!no)
+				return tw_err_set(err, TW_ENOMEM, "%s: out of memory", s->path);
+			bb->offs = no;
+			bb->offs_cap = need;
+		}
+		const char *why = parse_fields(b, d, bb->offs);
+		if (why)
+			return tw_err_set(err, TW_ECORRUPT, "%s: block %u: %s", s->path, bi, why);
+		bb->data.n = fn;
+		bb->noffs = b->count;
+		bb->seg = s;
+		bb->block = bi;
+		bb->frames = BB_FIELDS;
 	}
-	size_t dn = 0;
-	const char *why = parse_block(b, d, bb->offs, &dn);
-	if (why)
+	if (!want_raw || (bb->frames & BB_RAW))
+		return TW_OK;
+	/* raw frame, then the rebuilt records (raw frame + one id each at most) */
+	tw_buf_reset(&bb->raw);
+	if ((rc = tw_buf_reserve(&bb->raw, 2 * (size_t)b->fr[FR_RAW].ulen + b->fr[FR_ID].ulen + 1, err)))
+		return rc;
+	uint8_t *r = (uint8_t *)bb->raw.p;
+	if ((rc = unpack_frame(s, bi, FR_RAW, r, err)))
+		return rc;
+	size_t rn = 0;
+	const char *why = parse_raw(b, (const uint8_t *)bb->data.p, r, bb->offs, &rn);
+	if (why) {
+		/* offs may hold some raw slots now: clear them, the fields stay usable */
+		for (uint32_t i = 0; i < b->count; i++)
+			bb->offs[(size_t)i * REC_SLOTS + S_RAW] = bb->offs[(size_t)i * REC_SLOTS + S_RAW + 1] = 0;
 		return tw_err_set(err, TW_ECORRUPT, "%s: block %u: %s", s->path, bi, why);
-	bb->data.n = dn;
-	bb->noffs = b->count;
-	bb->seg = s;
-	bb->block = bi;
+	}
+	bb->raw.n = rn;
+	bb->frames |= BB_RAW;
 	return TW_OK;
 }
 
-enum tw_rc tw_seg_get(struct tw_seg *s, uint32_t rec, struct tw_seg_blockbuf *bb, struct tw_event *ev,
-		      struct tw_arena *a, struct tw_err *err)
+/* Fetches record rec into *ev, its raw JSON only when want_raw (see tw_seg_get). */
+static enum tw_rc get_record(struct tw_seg *s, uint32_t rec, struct tw_seg_blockbuf *bb, int want_raw,
+			     struct tw_event *ev, struct tw_arena *a, struct tw_err *err)
 {
 	if (rec >= s->info.records)
 		return tw_err_set(err, TW_ENOENT, "%s: no record %u (%llu records)", s->path, rec,
 				  (unsigned long long)s->info.records);
 	uint32_t bi = tw_seg_block_of(s, rec);
-	enum tw_rc rc = load_block(s, bi, bb, err);
+	enum tw_rc rc = load_block(s, bi, bb, want_raw, err);
 	if (rc)
 		return rc;
 	const uint32_t *o = bb->offs + (size_t)(rec - s->blocks[bi].first) * REC_SLOTS;
@@ -2359,8 +2411,8 @@ enum tw_rc tw_seg_get(struct tw_seg *s, uint32_t rec, struct tw_seg_blockbuf *bb
 	for (int f = 0; f < TW_F__COUNT; f++)
 		if (o[S_F + 2 * f + 1])
 			e.f[f] = (struct tw_str){ d + o[S_F + 2 * f], o[S_F + 2 * f + 1] };
-	if (o[S_RAW + 1])
-		e.raw = (struct tw_str){ d + o[S_RAW], o[S_RAW + 1] };
+	if (want_raw && o[S_RAW + 1])
+		e.raw = (struct tw_str){ bb->raw.p + o[S_RAW], o[S_RAW + 1] };
 	if (o[S_RES + 1]) {
 		uint32_t nr = o[S_RES + 1];
 		struct tw_str *r = tw_arena_alloc(a, (size_t)nr * sizeof(*r), err);
@@ -2369,7 +2421,7 @@ enum tw_rc tw_seg_get(struct tw_seg *s, uint32_t rec, struct tw_seg_blockbuf *bb
 		const uint8_t *q = (const uint8_t *)d + o[S_RES], *qe = (const uint8_t *)d + bb->data.n;
 		for (uint32_t i = 0; i < nr; i++) {
 			uint64_t l = 0;
-			get_varint(&q, qe, &l); /* checked by parse_block */
+			get_varint(&q, qe, &l); /* checked by parse_fields */
 			r[i] = (struct tw_str){ l ? (const char *)q : NULL, (size_t)l };
 			q += l;
 		}
@@ -2378,6 +2430,18 @@ enum tw_rc tw_seg_get(struct tw_seg *s, uint32_t rec, struct tw_seg_blockbuf *bb
 	}
 	*ev = e;
 	return TW_OK;
+}
+
+enum tw_rc tw_seg_get(struct tw_seg *s, uint32_t rec, struct tw_seg_blockbuf *bb, struct tw_event *ev,
+		      struct tw_arena *a, struct tw_err *err)
+{
+	return get_record(s, rec, bb, 1, ev, a, err);
+}
+
+enum tw_rc tw_seg_get_fields(struct tw_seg *s, uint32_t rec, struct tw_seg_blockbuf *bb,
+			     struct tw_event *ev, struct tw_arena *a, struct tw_err *err)
+{
+	return get_record(s, rec, bb, 0, ev, a, err);
 }
 
 /* Looks for id in block bi's id frame (cached in s); 1 found (*rec set), 0 not, -1 error. */
@@ -2390,12 +2454,12 @@ static int id_in_block(struct tw_seg *s, uint32_t bi, struct tw_str id, uint32_t
 	if (s->id_block != bi) {
 		s->id_block = UINT32_MAX;
 		tw_buf_reset(&s->id_buf);
-		if (tw_buf_reserve(&s->id_buf, (size_t)b->id_ulen + 1, err) ||
-		    unpack_frame(s, bi, 1, (uint8_t *)s->id_buf.p, err)) {
+		if (tw_buf_reserve(&s->id_buf, (size_t)b->fr[FR_ID].ulen + 1, err) ||
+		    unpack_frame(s, bi, FR_ID, (uint8_t *)s->id_buf.p, err)) {
 			pthread_mutex_unlock(&s->idmu);
 			return -1;
 		}
-		s->id_buf.n = b->id_ulen;
+		s->id_buf.n = b->fr[FR_ID].ulen;
 		s->id_block = bi;
 	}
 	const uint8_t *q = (const uint8_t *)s->id_buf.p, *qe = q + s->id_buf.n;
@@ -2537,7 +2601,7 @@ enum tw_rc tw_seg_verify(struct tw_seg *s, void (*report)(void *ctx, const char 
 	for (uint32_t bi = 0; bi < s->info.blocks; bi++) {
 		const struct rblk *b = &s->blocks[bi];
 		tw_arena_reset(&a);
-		if (load_block(s, bi, &bb, &e2)) {
+		if (load_block(s, bi, &bb, 1, &e2)) {
 			vreport(&v, "%s", e2.msg);
 			have_prev = 0;
 			continue;

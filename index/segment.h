@@ -106,7 +106,7 @@ struct tw_seg_block {
 	uint32_t first;      /* first record id in the block */
 	uint32_t count;      /* records in the block */
 	int64_t tmin, tmax;  /* time range of its records */
-	enum tw_seg_codec codec;
+	enum tw_seg_codec codec; /* codec of its fields frame (its id and raw frames record their own) */
 };
 void tw_seg_block_meta(const struct tw_seg *s, uint32_t block, struct tw_seg_block *meta);
 /* The block holding record id rec. */
@@ -141,19 +141,30 @@ int tw_seg_has_id(struct tw_seg *s, struct tw_str id, uint32_t *rec, struct tw_e
 struct tw_seg_blockbuf {
 	const struct tw_seg *seg; /* segment of the cached block, or NULL */
 	uint32_t block;           /* which block is cached */
-	struct tw_buf data;       /* the decompressed records */
+	struct tw_buf data;       /* the cached block's fields and id frames, decompressed */
 	uint32_t *offs;           /* offset of each record of the block in data */
 	size_t noffs;             /* records in offs */
 	size_t offs_cap;          /* allocated entries of offs */
+	struct tw_buf raw;        /* the cached block's raw frame and its rebuilt raw records */
+	unsigned frames;          /* frames of the cached block held: 1 fields + id (in data),
+	                           * 2 raw (in raw); 0 when nothing is cached */
 };
 void tw_seg_blockbuf_init(struct tw_seg_blockbuf *bb);
 void tw_seg_blockbuf_free(struct tw_seg_blockbuf *bb);
 
 /* Fetches record rec into *ev. ev's strings point into bb (valid until bb is reused for another
- * block or freed); resources are allocated in a. Decompresses the record's block unless bb holds it.
+ * block or freed); resources are allocated in a. Decompresses the frames of the record's block that
+ * bb does not hold yet (all three, or only the raw frame after tw_seg_get_fields of that block).
  * TW_ECORRUPT on a bad block checksum or undecodable record, naming file and block. */
 enum tw_rc tw_seg_get(struct tw_seg *s, uint32_t rec, struct tw_seg_blockbuf *bb, struct tw_event *ev,
 		      struct tw_arena *a, struct tw_err *err);
+
+/* Same as tw_seg_get without the raw JSON: ev->raw is empty (n = 0) and only the block's fields
+ * frame and id frame are decompressed (not its raw frame, most of a block's bytes). bb remembers
+ * which frames it holds: a later tw_seg_get of the same block decompresses just the raw frame,
+ * and strings handed out before stay valid. For queries that need no raw record. */
+enum tw_rc tw_seg_get_fields(struct tw_seg *s, uint32_t rec, struct tw_seg_blockbuf *bb,
+			     struct tw_event *ev, struct tw_arena *a, struct tw_err *err);
 
 /* Checks every section and block checksum and that every posting points at a record that has the
  * value; calls report for each problem found (file + section + reason). Returns TW_OK when clean. */

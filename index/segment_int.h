@@ -9,14 +9,15 @@
 
 #include "core/buf.h"
 
-#define TW_SEG_VERSION 3
+#define TW_SEG_VERSION 4
 #define TW_SEG_HEADER_SIZE 16   /* magic, version, flags */
 #define TW_SEG_FOOTER_SIZE 72   /* see the layout at the top of segment.c */
-#define TW_SEG_BLOCK_ENTRY 64   /* bytes of one block-table entry */
+#define TW_SEG_BLOCK_ENTRY 80   /* bytes of one block-table entry */
 #define TW_SEG_SECTION_ENTRY 32 /* bytes of one section-table entry */
 #define TW_SEG_IDS_HEADER 16    /* bytes before the bucket table of the id index */
 #define TW_SEG_IDS_MAX_BITS 24  /* cap on the id index's bucket bits */
-#define TW_SEG_MIN_RECORD 22    /* fewest bytes one record takes in a block's main frame */
+#define TW_SEG_MIN_RECORD 21    /* fewest bytes one record takes in a block's fields frame */
+#define TW_SEG_MIN_RAW 2        /* fewest bytes one record takes in a block's raw frame */
 #define TW_SEG_MAX_RATIO 1024   /* a stored blob never expands by more than this (+64 KiB) */
 #define TW_SEG_MAX_BLOCK (1u << 30) /* cap on a block's uncompressed bytes */
 

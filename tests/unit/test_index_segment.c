@@ -6,8 +6,10 @@
  * chosen where it is smallest, decodes (by an independent decoder here) to the scan's answer,
  * and is refused when malformed; the writer's fast paths keep the format exact (field columns say
  * "same" exactly when the previous record of the block matches, the order check reaches every key,
- * id-index entries sorted by bucket, fingerprint, block). Offsets of blocks and sections are found by reading the
- * layout documented in index/FORMAT.md, not through the reader under test. */
+ * id-index entries sorted by bucket, fingerprint, block); tw_seg_get_fields gives every field
+ * without raw, never reads a block's raw frame, and a later tw_seg_get of a cached block reads only
+ * that frame. Offsets of blocks and sections are found by reading the layout documented in
+ * index/FORMAT.md, not through the reader under test. */
 #include <criterion/criterion.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -489,7 +491,7 @@ Test(index_segment, id_lookup_reads_id_frames_only_for_fingerprint_matches)
 	uint64_t bt, btlen;
 	find_section(f, size, 1, 0, &bt, &btlen);
 	for (uint32_t b = 0; b < nblocks; b++) {
-		const unsigned char *e = f + bt + 8 + 64 * b;
+		const unsigned char *e = f + bt + 8 + 80 * b;
 		uint64_t idoff = le(e + 24, 8) + le(e + 32, 4), idlen = le(e + 48, 4);
 		cr_assert_gt(idlen, 0);
 		f[idoff + idlen / 2] ^= 0x08;
@@ -617,7 +619,7 @@ Test(index_segment, damage_is_confined_to_its_block_or_section)
 	find_section(f, size, 1, 0, &bt, &btlen);
 	cr_assert_eq(le(f + bt, 4), nblocks);
 	/* flip a bit in the middle of block 2 */
-	const unsigned char *e = f + bt + 8 + 64 * 2;
+	const unsigned char *e = f + bt + 8 + 80 * 2;
 	uint64_t boff = le(e + 24, 8), blen = le(e + 32, 4);
 	uint32_t first = (uint32_t)le(e, 4), count = (uint32_t)le(e + 4, 4);
 	f[boff + blen / 2] ^= 0x10;
@@ -744,7 +746,7 @@ Test(index_segment, empty_segment_and_other_codecs)
 	tw_test_tmpdir_free(dir);
 }
 
-/* ---- posting-list encodings (format version 3) ---------------------------------------------- */
+/* ---- posting-list encodings (format version 3, kept in 4) ----------------------------------- */
 
 #define N_ENC 2000
 
@@ -891,7 +893,7 @@ Test(index_segment, each_posting_encoding_is_chosen_and_decodes)
 	make_enc_events(ev, N_ENC);
 	struct tw_seg *s = write_and_open(path, ev, N_ENC, 16 << 10, NULL);
 	unsigned char *f = (unsigned char *)tw_test_read_file(path, &size);
-	cr_assert_eq(le(f + 8, 4), 3, "format version 3");
+	cr_assert_eq(le(f + 8, 4), 4, "format version 4");
 	struct tw_ids ids = { 0 };
 	for (size_t k = 0; k < sizeof(enc_cases) / sizeof(enc_cases[0]); k++) {
 		struct tw_str v = { enc_cases[k].v, strlen(enc_cases[k].v) };
@@ -1101,7 +1103,7 @@ Test(index_segment, malformed_posting_lists_are_refused)
 
 /* ---- writer fast paths: what they must keep exactly as FORMAT.md says ---------------------- */
 
-/* The field columns' order in a main frame, as FORMAT.md lists them. */
+/* The field columns' order in a fields frame, as FORMAT.md lists them. */
 static const int main_cols[18] = {
 	TW_F_EVENT_NAME, TW_F_EVENT_SOURCE, TW_F_REGION, TW_F_ACCOUNT, TW_F_PRINCIPAL,
 	TW_F_IDENTITY_TYPE, TW_F_USER_NAME, TW_F_ACCESS_KEY, TW_F_SESSION_ISSUER, TW_F_SSO_USER,
@@ -1142,12 +1144,12 @@ Test(index_segment, field_columns_say_same_exactly_when_the_previous_record_matc
 	const unsigned char *bt = f + off;
 	cr_assert_eq(le(bt, 4), info.blocks);
 	for (uint32_t b = 0; b < info.blocks; b++) {
-		const unsigned char *e = bt + 8 + 64 * (size_t)b;
+		const unsigned char *e = bt + 8 + 80 * (size_t)b;
 		uint32_t first = (uint32_t)le(e, 4), count = (uint32_t)le(e + 4, 4);
 		cr_assert_eq(le(e + 40, 4), 0, "block %u not stored raw", b);
 		const unsigned char *p = f + le(e + 24, 8), *end = p + le(e + 32, 4);
-		uint64_t clen[22];
-		for (int c = 0; c < 22; c++)
+		uint64_t clen[21];
+		for (int c = 0; c < 21; c++)
 			clen[c] = rd_varint(&p, end);
 		p += clen[0] + clen[1]; /* head, time */
 		for (int c = 0; c < 18; c++) {
@@ -1315,7 +1317,7 @@ Test(index_segment, id_index_entries_are_sorted_by_bucket_fingerprint_block)
 		unsigned k = ix[8], bw = ix[9];
 		uint32_t b = 0;
 		for (uint32_t r = 0; r < 3000; r++) {
-			while (r >= le(bt + 8 + 64 * (size_t)b, 4) + le(bt + 8 + 64 * (size_t)b + 4, 4))
+			while (r >= le(bt + 8 + 80 * (size_t)b, 4) + le(bt + 8 + 80 * (size_t)b + 4, 4))
 				b++;
 			if (!ev[r].f[TW_F_EVENT_ID].n)
 				continue;
@@ -1345,5 +1347,297 @@ Test(index_segment, id_index_entries_are_sorted_by_bucket_fingerprint_block)
 	}
 	tw_seg_test_set_id_hash(NULL);
 	free(path);
+	tw_test_tmpdir_free(dir);
+}
+
+/* ---- fields frame / raw frame (format version 4) ------------------------------------------- */
+
+/* Writes v as an n-byte little-endian integer at p. */
+static void put_le(unsigned char *p, uint64_t v, int n)
+{
+	for (int i = 0; i < n; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* After an edit of the block table in the file image f: recomputes its CRC in the section table,
+ * the section table's CRC in the footer and the footer's CRC, as FORMAT.md lays them out. */
+static void reseal_block_table(unsigned char *f, size_t size)
+{
+	unsigned char *ft = f + size - 72, *tab = f + le(ft, 8);
+	uint32_t nsec = (uint32_t)le(tab, 4);
+	for (uint32_t i = 0; i < nsec; i++) {
+		unsigned char *e = tab + 8 + 32 * i;
+		if (le(e, 4) == 1)
+			put_le(e + 24, tw_wal_crc32c(0, f + le(e + 8, 8), le(e + 16, 8)), 4);
+	}
+	put_le(ft + 16, tw_wal_crc32c(0, tab, 8 + 32 * (size_t)nsec), 4);
+	put_le(ft + 60, tw_wal_crc32c(0, ft, 60), 4);
+}
+
+/* ev with no raw: what tw_seg_get_fields must give back. */
+static void enc_fields(const struct tw_event *e, struct tw_buf *b)
+{
+	struct tw_event x = *e;
+	x.raw = (struct tw_str){ NULL, 0 };
+	enc(&x, b);
+}
+
+/* tw_seg_get_fields gives every record's fields (resources, eventID, kind, time, readOnly) and an
+ * empty raw; mixed with tw_seg_get on one blockbuf, in any order, each call gives what it
+ * promises and strings handed out earlier for the same block stay valid. The block table's
+ * frames lie back to back (fields, id, raw) from each block's offset up to the next block. */
+Test(index_segment, fields_fetch_equals_full_fetch_without_raw)
+{
+	char *dir = tw_test_tmpdir(), *path = tw_test_join(dir, "g.tws");
+	static struct tw_event ev[2000];
+	struct tw_seg_info info;
+	struct tw_err err;
+	size_t size;
+	make_events(ev, 2000);
+	struct tw_seg *s = write_and_open(path, ev, 2000, 16 << 10, &info);
+	cr_assert_gt(info.blocks, 5);
+	unsigned char *f = (unsigned char *)tw_test_read_file(path, &size);
+	uint64_t bt, btlen, sum = 0;
+	find_section(f, size, 1, 0, &bt, &btlen);
+	cr_assert_eq(btlen, 8 + 80 * (uint64_t)info.blocks);
+	for (uint32_t b = 0; b < info.blocks; b++) {
+		const unsigned char *e = f + bt + 8 + 80 * (size_t)b;
+		uint64_t end = le(e + 24, 8) + le(e + 32, 4) + le(e + 48, 4) + le(e + 64, 4);
+		sum += le(e + 32, 4) + le(e + 48, 4) + le(e + 64, 4);
+		cr_assert_eq(end, b + 1 < info.blocks ? le(e + 80 + 24, 8) : bt, "block %u", b);
+		cr_assert_geq(le(e + 36, 4), 21 * le(e + 4, 4), "block %u: fields frame size", b);
+		cr_assert_geq(le(e + 68, 4), 2 * le(e + 4, 4), "block %u: raw frame size", b);
+	}
+	cr_assert_eq(le(f + bt + 8 + 24, 8), 16);
+	cr_assert_eq(sum, info.bytes_blocks);
+
+	struct tw_seg_blockbuf bb;
+	struct tw_arena a;
+	struct tw_buf b1, b2;
+	tw_seg_blockbuf_init(&bb);
+	tw_arena_init(&a, 4096, 0);
+	tw_buf_init(&b1, 1 << 20);
+	tw_buf_init(&b2, 1 << 20);
+	for (uint32_t i = 0; i < 2000; i++) {
+		struct tw_event got;
+		cr_assert_eq(tw_seg_get_fields(s, i, &bb, &got, &a, &err), TW_OK, "%s", err.msg);
+		cr_assert_eq(got.raw.n, 0);
+		enc_fields(&ev[i], &b1);
+		enc(&got, &b2);
+		cr_assert(b1.n == b2.n && memcmp(b1.p, b2.p, b1.n) == 0, "record %u differs", i);
+	}
+	/* per block: fields of its first record, then the full last record, then fields again */
+	for (uint32_t b = 0; b < info.blocks; b++) {
+		struct tw_seg_block m;
+		struct tw_event e1, e2, e3;
+		tw_seg_block_meta(s, b, &m);
+		uint32_t r1 = m.first, r2 = m.first + m.count - 1;
+		tw_arena_reset(&a);
+		cr_assert_eq(tw_seg_get_fields(s, r1, &bb, &e1, &a, &err), TW_OK, "%s", err.msg);
+		cr_assert_eq(tw_seg_get(s, r2, &bb, &e2, &a, &err), TW_OK, "%s", err.msg);
+		cr_assert(str_eq(e2.raw, ev[r2].raw), "block %u: raw of record %u", b, r2);
+		enc(&ev[r2], &b1);
+		enc(&e2, &b2);
+		cr_assert(b1.n == b2.n && memcmp(b1.p, b2.p, b1.n) == 0);
+		enc_fields(&ev[r1], &b1);
+		enc(&e1, &b2); /* e1 was handed out before the raw frame was loaded */
+		cr_assert(b1.n == b2.n && memcmp(b1.p, b2.p, b1.n) == 0, "block %u", b);
+		cr_assert_eq(tw_seg_get_fields(s, r2, &bb, &e3, &a, &err), TW_OK, "%s", err.msg);
+		cr_assert_eq(e3.raw.n, 0);
+		cr_assert(str_eq(e3.f[TW_F_EVENT_ID], ev[r2].f[TW_F_EVENT_ID]));
+		cr_assert(str_eq(e2.raw, ev[r2].raw), "block %u: raw still valid", b);
+	}
+	struct tw_event got;
+	cr_assert_eq(tw_seg_get_fields(s, 2000, &bb, &got, &a, &err), TW_ENOENT);
+	tw_buf_free(&b1);
+	tw_buf_free(&b2);
+	tw_arena_free(&a);
+	tw_seg_blockbuf_free(&bb);
+	tw_seg_close(s);
+	free(f);
+	free(path);
+	tw_arena_free(&pool);
+	tw_test_tmpdir_free(dir);
+}
+
+/* A damaged raw frame fails only tw_seg_get of its block ("block 2 raw frame: crc"), never
+ * tw_seg_get_fields: so the fields fetch does not read it. And once a blockbuf holds a block's
+ * fields, tw_seg_get of that block reads only the raw frame: damage written into the fields frame
+ * afterwards (seen by a fresh blockbuf through the same mapping) does not reach it. */
+Test(index_segment, fields_fetch_skips_the_raw_frame_and_get_adds_only_it)
+{
+	char *dir = tw_test_tmpdir(), *path = tw_test_join(dir, "r.tws"), *bad = tw_test_join(dir, "bad.tws");
+	static struct tw_event ev[800];
+	struct tw_err err;
+	size_t size;
+	make_events(ev, 800);
+	struct tw_seg *s = write_and_open(path, ev, 800, 8 << 10, NULL);
+	cr_assert_gt(tw_seg_get_info(s)->blocks, 3);
+	tw_seg_close(s);
+	unsigned char *f = (unsigned char *)tw_test_read_file(path, &size);
+	uint64_t bt, btlen;
+	find_section(f, size, 1, 0, &bt, &btlen);
+	const unsigned char *e = f + bt + 8 + 80 * 2;
+	uint32_t first = (uint32_t)le(e, 4), count = (uint32_t)le(e + 4, 4);
+	uint64_t foff = le(e + 24, 8), flen = le(e + 32, 4);
+	uint64_t roff = foff + flen + le(e + 48, 4), rlen = le(e + 64, 4);
+	f[roff + rlen / 2] ^= 0x04;
+	tw_test_write_file(bad, f, size);
+	f[roff + rlen / 2] ^= 0x04;
+	cr_assert_eq(tw_seg_open(bad, &s, &err), TW_OK, "%s", err.msg);
+	struct tw_seg_blockbuf bb, bb2;
+	struct tw_arena a;
+	struct tw_buf b1, b2;
+	tw_seg_blockbuf_init(&bb);
+	tw_seg_blockbuf_init(&bb2);
+	tw_arena_init(&a, 4096, 0);
+	tw_buf_init(&b1, 1 << 20);
+	tw_buf_init(&b2, 1 << 20);
+	for (uint32_t i = 0; i < 800; i++) {
+		struct tw_event got;
+		tw_arena_reset(&a);
+		cr_assert_eq(tw_seg_get_fields(s, i, &bb, &got, &a, &err), TW_OK, "record %u: %s", i, err.msg);
+		enc_fields(&ev[i], &b1);
+		enc(&got, &b2);
+		cr_assert(b1.n == b2.n && memcmp(b1.p, b2.p, b1.n) == 0, "record %u differs", i);
+		enum tw_rc rc = tw_seg_get(s, i, &bb2, &got, &a, &err);
+		if (i >= first && i < first + count) {
+			cr_assert_eq(rc, TW_ECORRUPT);
+			cr_assert(strstr(err.msg, "bad.tws: block 2 raw frame: crc "), "%s", err.msg);
+			/* the same blockbuf still serves the block's fields */
+			cr_assert_eq(tw_seg_get_fields(s, i, &bb2, &got, &a, &err), TW_OK, "%s", err.msg);
+			enc(&got, &b2);
+			cr_assert(b1.n == b2.n && memcmp(b1.p, b2.p, b1.n) == 0, "record %u differs", i);
+		} else {
+			cr_assert_eq(rc, TW_OK, "record %u: %s", i, err.msg);
+			cr_assert(str_eq(got.raw, ev[i].raw));
+		}
+	}
+	problems = 0;
+	cr_assert_eq(tw_seg_verify(s, count_problem, NULL, &err), TW_ECORRUPT);
+	cr_assert(strstr(err.msg, "block 2 raw frame"), "%s", err.msg);
+	cr_assert_gt(problems, 0);
+	tw_seg_close(s);
+
+	/* fields cached, then the fields frame damaged in the file under the mapping */
+	tw_test_write_file(bad, f, size);
+	cr_assert_eq(tw_seg_open(bad, &s, &err), TW_OK, "%s", err.msg);
+	struct tw_event got;
+	cr_assert_eq(tw_seg_get_fields(s, first, &bb, &got, &a, &err), TW_OK, "%s", err.msg);
+	FILE *fp = fopen(bad, "r+b");
+	cr_assert(fp);
+	cr_assert_eq(fseek(fp, (long)(foff + flen / 2), SEEK_SET), 0);
+	cr_assert_eq(fputc(f[foff + flen / 2] ^ 0x20, fp), f[foff + flen / 2] ^ 0x20);
+	cr_assert_eq(fclose(fp), 0);
+	cr_assert_eq(tw_seg_get_fields(s, first, &bb2, &got, &a, &err), TW_ECORRUPT,
+		     "a fresh blockbuf sees the damaged fields frame");
+	cr_assert(strstr(err.msg, "block 2: crc "), "%s", err.msg);
+	for (uint32_t i = first; i < first + count; i++) {
+		cr_assert_eq(tw_seg_get(s, i, &bb, &got, &a, &err), TW_OK, "record %u: %s", i, err.msg);
+		enc(&ev[i], &b1);
+		enc(&got, &b2);
+		cr_assert(b1.n == b2.n && memcmp(b1.p, b2.p, b1.n) == 0, "record %u differs", i);
+	}
+	tw_seg_close(s);
+	tw_buf_free(&b1);
+	tw_buf_free(&b2);
+	tw_arena_free(&a);
+	tw_seg_blockbuf_free(&bb);
+	tw_seg_blockbuf_free(&bb2);
+	free(f);
+	free(bad);
+	free(path);
+	tw_arena_free(&pool);
+	tw_test_tmpdir_free(dir);
+}
+
+/* The raw frame's entry in the block table is checked at open like the others (sizes below
+ * 2 bytes a record, past the block area, unknown codec), and a raw frame with a good CRC but an
+ * impossible record (the id put back past the end) fails tw_seg_get of its block only. */
+Test(index_segment, raw_frame_entries_and_contents_are_checked)
+{
+	char *dir = tw_test_tmpdir(), *path = tw_test_join(dir, "h.tws"), *bad = tw_test_join(dir, "bad.tws");
+	static struct tw_event ev[600];
+	struct tw_seg_opts o;
+	struct tw_seg_info info;
+	struct tw_err err;
+	struct tw_seg *s;
+	size_t size;
+	make_events(ev, 600);
+	tw_seg_opts_default(&o);
+	o.codec = TW_SEG_RAW;
+	o.block_bytes = 4096;
+	o.fsync = 0;
+	cr_assert_eq(tw_seg_write(path, ev, 600, &o, &info, &err), TW_OK, "%s", err.msg);
+	cr_assert_gt(info.blocks, 3);
+	unsigned char *f = (unsigned char *)tw_test_read_file(path, &size);
+	uint64_t bt, btlen;
+	find_section(f, size, 1, 0, &bt, &btlen);
+	unsigned char *e = f + bt + 8 + 80;
+	uint32_t count = (uint32_t)le(e + 4, 4), first = (uint32_t)le(e, 4);
+	cr_assert_eq(le(e + 72, 4), 0, "raw frame stored raw");
+	unsigned char saved[80];
+	memcpy(saved, e, 80);
+	static const struct {
+		int at;             /* byte of the entry */
+		uint32_t v;         /* new u32 there */
+		const char *why;    /* what open says */
+	} cases[] = {
+		{ 68, 0, "impossible sizes (" },
+		{ 64, 0xfffffff0u, "outside the block area" },
+		{ 72, 3, "unknown codec" },
+	};
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		uint32_t v = cases[k].v;
+		if (cases[k].at == 68) /* one byte short of 2 a record (raw codec: clen too) */
+			v = 2 * count - 1, put_le(e + 64, v, 4);
+		put_le(e + cases[k].at, v, 4);
+		reseal_block_table(f, size);
+		tw_test_write_file(bad, f, size);
+		cr_assert_eq(tw_seg_open(bad, &s, &err), TW_ECORRUPT, "case %zu opened", k);
+		cr_assert(strstr(err.msg, "block table: block 1: ") && strstr(err.msg, cases[k].why),
+			  "case %zu: %s", k, err.msg);
+		if (cases[k].at == 68)
+			cr_assert(strstr(err.msg, " raw frame "), "%s", err.msg);
+		memcpy(e, saved, 80);
+	}
+	/* the first record's id put back one byte past its raw bytes; CRC made to match */
+	uint64_t roff = le(e + 24, 8) + le(e + 32, 4) + le(e + 48, 4), rlen = le(e + 64, 4);
+	const unsigned char *p = f + roff, *pe = p + rlen;
+	uint64_t at = rd_varint(&p, pe), len = rd_varint(&p, pe);
+	cr_assert_lt(at, 128);
+	cr_assert_lt(len + 2, 128);
+	f[roff] = (unsigned char)(len + 2);
+	put_le(e + 76, tw_wal_crc32c(0, f + roff, rlen), 4);
+	reseal_block_table(f, size);
+	tw_test_write_file(bad, f, size);
+	cr_assert_eq(tw_seg_open(bad, &s, &err), TW_OK, "%s", err.msg);
+	struct tw_seg_blockbuf bb;
+	struct tw_arena a;
+	tw_seg_blockbuf_init(&bb);
+	tw_arena_init(&a, 4096, 0);
+	for (uint32_t i = 0; i < 600; i++) {
+		struct tw_event got;
+		tw_arena_reset(&a);
+		cr_assert_eq(tw_seg_get_fields(s, i, &bb, &got, &a, &err), TW_OK, "%s", err.msg);
+		enum tw_rc rc = tw_seg_get(s, i, &bb, &got, &a, &err);
+		if (i >= first && i < first + count) {
+			cr_assert_eq(rc, TW_ECORRUPT, "record %u", i);
+			cr_assert(strstr(err.msg, "block 1: raw frame puts back an id"), "%s", err.msg);
+		} else {
+			cr_assert_eq(rc, TW_OK, "record %u: %s", i, err.msg);
+			cr_assert(str_eq(got.raw, ev[i].raw));
+		}
+	}
+	problems = 0;
+	cr_assert_eq(tw_seg_verify(s, count_problem, NULL, &err), TW_ECORRUPT);
+	cr_assert_gt(problems, 0);
+	tw_arena_free(&a);
+	tw_seg_blockbuf_free(&bb);
+	tw_seg_close(s);
+	free(f);
+	free(bad);
+	free(path);
+	tw_arena_free(&pool);
 	tw_test_tmpdir_free(dir);
 }
