@@ -71,7 +71,73 @@ struct run {
 	struct tw_arena va;           /* count query: value copies, reset per segment */
 	size_t gv_at;                 /* count query: the group field gv_add collects */
 	int gv_err;                   /* count query: collecting values ran out of memory */
+	int fields_only;              /* the query never reads raw: fetch records without it */
 };
+
+/* 1 when resolving fld reads the raw record (a JSON path or @message). */
+static int field_reads_raw(const struct qfield *fld)
+{
+	return fld->kind == QF_RAW || fld->kind == QF_PATH;
+}
+
+static int node_reads_raw(const struct qnode *n)
+{
+	if (!n)
+		return 0;
+	switch (n->kind) {
+	case QN_AND:
+	case QN_OR:
+		return node_reads_raw(n->a) || node_reads_raw(n->b);
+	case QN_NOT:
+		return node_reads_raw(n->a);
+	case QN_CMP:
+		return (n->l.is_field && field_reads_raw(&n->l.fld)) || (n->r.is_field && field_reads_raw(&n->r.fld));
+	case QN_IN:
+	case QN_LIKE:
+	case QN_REGEX:
+	case QN_PRESENT:
+		return n->l.is_field && field_reads_raw(&n->l.fld);
+	}
+	return 1;
+}
+
+/* 1 when q's result can be computed without the records' raw JSON: it aggregates (stats), and
+ * nothing up to and including the stats reads a JSON path or @message. Commands after the stats
+ * read the stats table, not records. Such queries fetch only the blocks' fields frames. */
+static int query_fields_only(const struct tw_query *q)
+{
+	for (size_t i = 0; i < q->ncmds; i++) {
+		const struct qcmd_s *c = &q->cmds[i];
+		switch (c->kind) {
+		case QCMD_FILTER:
+			if (node_reads_raw(c->expr))
+				return 0;
+			break;
+		case QCMD_FIELDS:
+		case QCMD_DEDUP:
+			for (size_t k = 0; k < c->nflds; k++)
+				if (field_reads_raw(&c->flds[k]))
+					return 0;
+			break;
+		case QCMD_SORT:
+			for (size_t k = 0; k < c->nkeys; k++)
+				if (field_reads_raw(&c->keys[k].fld))
+					return 0;
+			break;
+		case QCMD_LIMIT:
+			break;
+		case QCMD_STATS:
+			for (size_t k = 0; k < c->naggs; k++)
+				if (!c->aggs[k].star && field_reads_raw(&c->aggs[k].fld))
+					return 0;
+			for (size_t k = 0; k < c->nby; k++)
+				if (!c->by[k].is_bin && field_reads_raw(&c->by[k].fld))
+					return 0;
+			return 1;
+		}
+	}
+	return 0; /* no stats: events are the output, with their raw records */
+}
 
 static enum tw_rc emit(struct run *r, const struct tw_event *ev, struct tw_err *err)
 {
@@ -515,7 +581,10 @@ static enum tw_rc check_rec(struct run *r, struct tw_seg *s, uint32_t rec, struc
 	enum tw_rc rc;
 
 	tw_arena_reset(&r->a);
-	rc = tw_seg_get(s, rec, &r->bb, &ev, &r->a, err);
+	if (r->fields_only)
+		rc = tw_seg_get_fields(s, rec, &r->bb, &ev, &r->a, err);
+	else
+		rc = tw_seg_get(s, rec, &r->bb, &ev, &r->a, err);
 	if (rc != TW_OK)
 		return rc;
 	r->st->fetched++;
@@ -644,6 +713,7 @@ enum tw_rc tw_query_run(const char *const *stores, size_t nstores, const struct 
 	r.lo = from_ms;
 	r.hi = until_ms;
 	r.ordered = opts && opts->ordered;
+	r.fields_only = !r.ordered && query_fields_only(q);
 	tw_buf_init(&r.hold, opts && opts->max_hold_bytes ? opts->max_hold_bytes : HOLD_DEFAULT);
 	tw_seg_blockbuf_init(&r.bb);
 	tw_arena_init(&r.a, 4096, 0);
