@@ -22,7 +22,9 @@ quick=${BENCH_QUICK:-0}
 [ -f "$data" ] || { echo "bench: $data is missing (set BENCH_DATA)" >&2; exit 2; }
 
 stamp="$(wc -c < "$data")"
-if [ ! -f "$store/.bench-stamp" ] || [ "$(cat "$store/.bench-stamp")" != "$stamp" ]; then
+# Rebuild when the data changed or this binary cannot read the cached store (an older format).
+if [ ! -f "$store/.bench-stamp" ] || [ "$(cat "$store/.bench-stamp")" != "$stamp" ] ||
+	! "$bin" store stats "$store" >/dev/null 2>&1; then
 	rm -rf "$store"
 	echo "bench: building $store from $data (once)"
 	t0=$(date +%s.%N)

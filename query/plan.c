@@ -72,6 +72,8 @@ struct run {
 	size_t gv_at;                 /* count query: the group field gv_add collects */
 	int gv_err;                   /* count query: collecting values ran out of memory */
 	int fields_only;              /* the query never reads raw: fetch records without it */
+	int filter_fields_only;       /* the leading filters read no raw: test a record on its fields
+	                               * first, fetch the raw frame only for a match */
 };
 
 /* 1 when resolving fld reads the raw record (a JSON path or @message). */
@@ -98,6 +100,15 @@ static int node_reads_raw(const struct qnode *n)
 	case QN_PRESENT:
 		return n->l.is_field && field_reads_raw(&n->l.fld);
 	}
+	return 1;
+}
+
+/* 1 when the filters tw_query_match evaluates (the leading ones) read no raw record. */
+static int filters_fields_only(const struct tw_query *q)
+{
+	for (size_t i = 0; i < q->nlead && i < q->ncmds; i++)
+		if (q->cmds[i].kind == QCMD_FILTER && node_reads_raw(q->cmds[i].expr))
+			return 0;
 	return 1;
 }
 
@@ -581,10 +592,16 @@ static enum tw_rc check_rec(struct run *r, struct tw_seg *s, uint32_t rec, struc
 	enum tw_rc rc;
 
 	tw_arena_reset(&r->a);
-	if (r->fields_only)
+	if (r->fields_only || r->filter_fields_only) {
 		rc = tw_seg_get_fields(s, rec, &r->bb, &ev, &r->a, err);
-	else
+		if (rc == TW_OK && !r->fields_only && in_range(r, ev.time_ms) && tw_query_match(r->q, &ev)) {
+			/* A match that is output as an event: now fetch it whole (the raw frame only). */
+			tw_arena_reset(&r->a);
+			rc = tw_seg_get(s, rec, &r->bb, &ev, &r->a, err);
+		}
+	} else {
 		rc = tw_seg_get(s, rec, &r->bb, &ev, &r->a, err);
+	}
 	if (rc != TW_OK)
 		return rc;
 	r->st->fetched++;
@@ -714,6 +731,7 @@ enum tw_rc tw_query_run(const char *const *stores, size_t nstores, const struct 
 	r.hi = until_ms;
 	r.ordered = opts && opts->ordered;
 	r.fields_only = !r.ordered && query_fields_only(q);
+	r.filter_fields_only = filters_fields_only(q);
 	tw_buf_init(&r.hold, opts && opts->max_hold_bytes ? opts->max_hold_bytes : HOLD_DEFAULT);
 	tw_seg_blockbuf_init(&r.bb);
 	tw_arena_init(&r.a, 4096, 0);
