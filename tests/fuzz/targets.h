@@ -11,7 +11,8 @@
 	X(json)         \
 	X(cloudtrail)   \
 	X(cwlogs)       \
-	X(decode)
+	X(decode)       \
+	X(query)
 
 #define TW_FUZZ_DECL(name) int tw_fuzz_##name(const uint8_t *data, size_t size);
 TW_FUZZ_LIST(TW_FUZZ_DECL)
