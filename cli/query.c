@@ -583,7 +583,8 @@ int tw_cli_what(int argc, char **argv)
 	}
 	if (ex < 0) {
 		/* Merge: time order, and one copy of an event several fields matched. */
-		qsort(evs, n, sizeof *evs, ev_cmp);
+		if (n > 1)
+			qsort(evs, n, sizeof *evs, ev_cmp);
 		for (size_t i = w = 0; i < n; i++)
 			if (!w || ev_cmp(&evs[w - 1], &evs[i]))
 				evs[w++] = evs[i];
