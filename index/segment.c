@@ -42,8 +42,10 @@
  *                      u32 crc32c(footer bytes 0..59) | magic "TWSEG\r\n\x1a"
  *
  * Reading a block decompresses its fields and id frames into tw_seg_blockbuf.data and fills offs
- * with REC_SLOTS u32 per record (see S_*), checked once per block; the raw frame only when a raw
- * record is asked for: into tw_seg_blockbuf.raw, each raw record rebuilt after it.
+ * with REC_SLOTS u32 per record (see S_*) in one checked pass; the raw frame only when a raw
+ * record is asked for: into tw_seg_blockbuf.raw, where one pass checks and locates every record's
+ * entry (up to the first bad one) and a record that needs its event id put back is rebuilt after
+ * the frame only when tw_seg_get asks for it.
  *
  * Bounds: a stored blob of length c never claims ulen > 1024 c + 65536 (the writer stores raw
  * instead), block ulen <= 1 GiB; so the reader never allocates beyond what the file justifies. */
@@ -298,9 +300,11 @@ enum { FC_ABSENT = 0, FC_SAME = 1, FC_LIT = 2 };
 
 /* Per-record slots of struct tw_seg_blockbuf.offs once a block is parsed: the head byte, the time
  * (two halves), offset + length into data of every tw_field (eventID too), of raw (into raw, set
- * once the raw frame is loaded), and the offset of the first resource entry + the resource count. */
+ * once the raw frame is loaded: its full length, and where its bytes are), the offset of the first
+ * resource entry + the resource count, and S_RAT: 0 when raw's bytes are the whole record, else
+ * the record still needs its event id put back at S_RAT - 1 (done on its first tw_seg_get). */
 enum { S_HEAD = 0, S_TLO = 1, S_THI = 2, S_F = 3, S_RAW = S_F + 2 * TW_F__COUNT, S_RES = S_RAW + 2,
-       REC_SLOTS = S_RES + 2 };
+       S_RAT = S_RES + 2, REC_SLOTS = S_RAT + 1 };
 
 static uint64_t zigzag(int64_t v)
 {
@@ -2197,8 +2201,29 @@ static enum tw_rc unpack_frame(const struct tw_seg *s, uint32_t bi, int k, uint8
 	return TW_OK;
 }
 
+/* get_varint with the one- and two-byte cases (most column codes, lengths and time deltas)
+ * inline; the same checks (a two-byte form ending in 0 is not minimal). */
+static inline int vget(const uint8_t **pp, const uint8_t *end, uint64_t *v)
+{
+	const uint8_t *p = *pp;
+	if (p < end && *p < 0x80) {
+		*v = *p;
+		*pp = p + 1;
+		return 1;
+	}
+	if (end - p >= 2 && p[1] < 0x80) {
+		if (!p[1])
+			return 0;
+		*v = (uint64_t)(p[0] & 0x7f) | (uint64_t)p[1] << 7;
+		*pp = p + 2;
+		return 1;
+	}
+	return get_varint(pp, end, v);
+}
+
 /* Parses block b's fields frame then id frame (back to back at d) into offs (all slots but raw);
- * returns NULL or what is wrong. Checks everything tw_seg_get_fields relies on. */
+ * returns NULL or what is wrong. Checks everything tw_seg_get_fields relies on. One pass over the
+ * records, each record's slots written together (the columns are read side by side). */
 static const char *parse_fields(const struct rblk *b, const uint8_t *d, uint32_t *offs)
 {
 	const uint8_t *p = d, *end = d + b->fr[FR_FIELDS].ulen;
@@ -2206,7 +2231,7 @@ static const char *parse_fields(const struct rblk *b, const uint8_t *d, uint32_t
 	uint64_t clen[NFCOL], v;
 	uint32_t n = b->count;
 	for (int c = 0; c < NFCOL; c++)
-		if (!get_varint(&p, end, &clen[c]) || clen[c] > (uint64_t)(end - p))
+		if (!vget(&p, end, &clen[c]) || clen[c] > (uint64_t)(end - p))
 			return "bad column directory";
 	for (int c = 0; c < NFCOL; c++) {
 		if (clen[c] > (uint64_t)(end - p))
@@ -2218,116 +2243,123 @@ static const char *parse_fields(const struct rblk *b, const uint8_t *d, uint32_t
 		return "bytes after the columns";
 	if (clen[COL_HEAD] != n)
 		return "kind column has the wrong length";
-	p = cs[COL_TIME];
+	int slot[NSF];
+	uint32_t poff[NSF], plen[NSF];
+	for (int f = 0; f < NSF; f++) {
+		slot[f] = S_F + 2 * (int)col_field[f];
+		poff[f] = plen[f] = 0;
+	}
+	const uint8_t *qt = cs[COL_TIME], *qr = cs[COL_RES], *qre = ce[COL_RES];
+	const uint8_t *qi = end, *qie = end + b->fr[FR_ID].ulen;
 	uint64_t t = 0;
 	for (uint32_t i = 0; i < n; i++) {
+		uint32_t *o = offs + (size_t)i * REC_SLOTS;
 		uint8_t h = cs[COL_HEAD][i];
 		if ((h & 15) < 1 || (h & 15) > TW_KIND_MAX || (h & 0xc0) || (h & 0x30) == 0x30)
 			return "bad kind or readOnly";
-		if (!get_varint(&p, ce[COL_TIME], &v))
+		if (!vget(&qt, ce[COL_TIME], &v))
 			return "time column truncated";
 		t += (uint64_t)unzigzag(v);
-		uint32_t *o = offs + (size_t)i * REC_SLOTS;
 		o[S_HEAD] = h;
 		o[S_TLO] = (uint32_t)t;
 		o[S_THI] = (uint32_t)(t >> 32);
-		o[S_RAW] = o[S_RAW + 1] = 0;
-	}
-	if (p != ce[COL_TIME])
-		return "time column has trailing bytes";
-	for (int f = 0; f < NSF; f++) {
-		int slot = S_F + 2 * (int)col_field[f];
-		const uint8_t *q = cs[COL_F0 + f], *qe = ce[COL_F0 + f];
-		uint32_t poff = 0, plen = 0;
-		for (uint32_t i = 0; i < n; i++) {
-			uint32_t *o = offs + (size_t)i * REC_SLOTS;
-			if (!get_varint(&q, qe, &v))
+		o[S_RAW] = o[S_RAW + 1] = o[S_RAT] = 0;
+		for (int f = 0; f < NSF; f++) {
+			const uint8_t *q = cs[COL_F0 + f], *qe = ce[COL_F0 + f];
+			if (!vget(&q, qe, &v))
 				return "field column truncated";
 			if (v == FC_SAME) {
-				if (!plen)
+				if (!plen[f])
 					return "field column repeats a missing value";
 			} else if (v == FC_ABSENT) {
-				poff = plen = 0;
+				poff[f] = plen[f] = 0;
 			} else {
 				if (v - 1 > (uint64_t)(qe - q))
 					return "field value runs past its column";
-				poff = (uint32_t)(q - d);
-				plen = (uint32_t)(v - 1);
-				q += plen;
+				poff[f] = (uint32_t)(q - d);
+				plen[f] = (uint32_t)(v - 1);
+				q += plen[f];
 			}
-			o[slot] = poff;
-			o[slot + 1] = plen;
+			cs[COL_F0 + f] = q;
+			o[slot[f]] = poff[f];
+			o[slot[f] + 1] = plen[f];
 		}
-		if (q != qe)
-			return "field column has trailing bytes";
-	}
-	const uint8_t *q = cs[COL_RES], *qe = ce[COL_RES];
-	for (uint32_t i = 0; i < n; i++) {
-		uint32_t *o = offs + (size_t)i * REC_SLOTS;
-		if (!get_varint(&q, qe, &v) || v > (uint64_t)(qe - q))
+		if (!vget(&qr, qre, &v) || v > (uint64_t)(qre - qr))
 			return "resource column truncated";
 		o[S_RES + 1] = (uint32_t)v;
-		o[S_RES] = (uint32_t)(q - d);
+		o[S_RES] = (uint32_t)(qr - d);
 		for (uint64_t k = v; k; k--) {
 			uint64_t l;
-			if (!get_varint(&q, qe, &l) || l > (uint64_t)(qe - q))
+			if (!vget(&qr, qre, &l) || l > (uint64_t)(qre - qr))
 				return "resource runs past its column";
-			q += l;
+			qr += l;
 		}
-	}
-	if (q != qe)
-		return "resource column has trailing bytes";
-	q = end;
-	qe = end + b->fr[FR_ID].ulen;
-	for (uint32_t i = 0; i < n; i++) {
-		uint32_t *o = offs + (size_t)i * REC_SLOTS;
-		if (!get_varint(&q, qe, &v) || v > (uint64_t)(qe - q))
+		if (!vget(&qi, qie, &v) || v > (uint64_t)(qie - qi))
 			return "id frame truncated";
-		o[S_F + 2 * TW_F_EVENT_ID] = v ? (uint32_t)(q - d) : 0;
+		o[S_F + 2 * TW_F_EVENT_ID] = v ? (uint32_t)(qi - d) : 0;
 		o[S_F + 2 * TW_F_EVENT_ID + 1] = (uint32_t)v;
-		q += v;
+		qi += v;
 	}
-	if (q != qe)
+	if (qt != ce[COL_TIME])
+		return "time column has trailing bytes";
+	for (int f = 0; f < NSF; f++)
+		if (cs[COL_F0 + f] != ce[COL_F0 + f])
+			return "field column has trailing bytes";
+	if (qr != qre)
+		return "resource column has trailing bytes";
+	if (qi != qie)
 		return "id frame has trailing bytes";
 	return NULL;
 }
 
-/* Parses block b's raw frame (at r; the fields and id frames, at d, are parsed into offs already)
- * and rebuilds each raw record after it, with the event id put back where it was taken out; sets
- * the raw slots of offs (offsets into r). Returns NULL or what is wrong; *rn gets the bytes used. */
-static const char *parse_raw(const struct rblk *b, const uint8_t *d, uint8_t *r, uint32_t *offs,
-			     size_t *rn)
+/* Indexes block b's raw frame (at r; the id frame is parsed into offs already) without copying:
+ * checks each record's entry (bounds, and that an id put back fits) and sets its raw slots: the
+ * bytes in the frame, the full length and S_RAT (see there). Stops at the first bad record:
+ * *ok gets the records before it. Returns NULL or what is wrong (with *ok == b->count when the
+ * problem is after the last record). */
+static const char *index_raw(const struct rblk *b, const uint8_t *r, uint32_t *offs, uint32_t *ok)
 {
 	const uint8_t *q = r, *qe = r + b->fr[FR_RAW].ulen;
-	uint8_t *out = r + b->fr[FR_RAW].ulen;
 	for (uint32_t i = 0; i < b->count; i++) {
 		uint32_t *o = offs + (size_t)i * REC_SLOTS;
 		uint64_t at, len;
 		uint32_t idn = o[S_F + 2 * TW_F_EVENT_ID + 1];
-		if (!get_varint(&q, qe, &at) || !get_varint(&q, qe, &len) || len > (uint64_t)(qe - q))
+		*ok = i;
+		if (!vget(&q, qe, &at) || !vget(&q, qe, &len) || len > (uint64_t)(qe - q))
 			return "raw frame truncated";
 		if (at && (!idn || at - 1 > len))
 			return "raw frame puts back an id that is not there";
 		uint64_t full = len + (at ? idn : 0);
-		if (full > UINT32_MAX || (uint64_t)(out - r) + full > UINT32_MAX)
+		if (full > UINT32_MAX)
 			return "raw record too long";
-		o[S_RAW] = full ? (uint32_t)(out - r) : 0;
+		o[S_RAW] = (uint32_t)(q - r);
 		o[S_RAW + 1] = (uint32_t)full;
-		if (at) {
-			size_t pos = (size_t)(at - 1);
-			memcpy(out, q, pos);
-			memcpy(out + pos, d + o[S_F + 2 * TW_F_EVENT_ID], idn);
-			memcpy(out + pos + idn, q + pos, (size_t)len - pos);
-		} else if (len) {
-			memcpy(out, q, (size_t)len);
-		}
-		out += full;
+		o[S_RAT] = (uint32_t)at;
 		q += len;
 	}
+	*ok = b->count;
 	if (q != qe)
 		return "raw frame has trailing bytes";
-	*rn = (size_t)(out - r);
 	return NULL;
+}
+
+/* Rebuilds raw record o (indexed by index_raw) of the block bb holds, when it still lacks its
+ * event id: after the frame and the records rebuilt before it, where index_raw's checks and the
+ * room load_block reserved (the frame twice + the id frame) keep it. */
+static void rebuild_raw(struct tw_seg_blockbuf *bb, uint32_t *o)
+{
+	if (!o[S_RAT])
+		return;
+	size_t pos = (size_t)o[S_RAT] - 1, full = o[S_RAW + 1];
+	size_t idn = o[S_F + 2 * TW_F_EVENT_ID + 1];
+	const char *q = bb->raw.p + o[S_RAW];
+	char *out = bb->raw.p + bb->raw.n;
+	memcpy(out, q, pos);
+	memcpy(out + pos, bb->data.p + o[S_F + 2 * TW_F_EVENT_ID], idn);
+	memcpy(out + pos + idn, q + pos, full - idn - pos);
+	o[S_RAW] = (uint32_t)bb->raw.n;
+	o[S_RAT] = 0;
+	bb->raw.n += full;
 }
 
 /* Makes bb hold block bi of s: its fields and id frames (parsed into offs), and its raw frame too
@@ -2341,6 +2373,8 @@ static enum tw_rc load_block(struct tw_seg *s, uint32_t bi, struct tw_seg_blockb
 	if (bb->seg != s || bb->block != bi || !(bb->frames & BB_FIELDS)) {
 		bb->seg = NULL;
 		bb->frames = 0;
+		bb->raw_ok = 0;
+		bb->raw_why = NULL;
 		tw_buf_reset(&bb->data);
 		tw_buf_reset(&bb->raw);
 		/* fields frame, then id frame */
@@ -2370,22 +2404,27 @@ static enum tw_rc load_block(struct tw_seg *s, uint32_t bi, struct tw_seg_blockb
 	}
 	if (!want_raw || (bb->frames & BB_RAW))
 		return TW_OK;
-	/* raw frame, then the rebuilt records (raw frame + one id each at most) */
+	/* raw frame, then room for the records rebuilt as they are asked for (one id each at most;
+	 * reserved now so that raw strings handed out stay where they are) */
 	tw_buf_reset(&bb->raw);
 	if ((rc = tw_buf_reserve(&bb->raw, 2 * (size_t)b->fr[FR_RAW].ulen + b->fr[FR_ID].ulen + 1, err)))
 		return rc;
 	uint8_t *r = (uint8_t *)bb->raw.p;
 	if ((rc = unpack_frame(s, bi, FR_RAW, r, err)))
 		return rc;
-	size_t rn = 0;
-	const char *why = parse_raw(b, (const uint8_t *)bb->data.p, r, bb->offs, &rn);
-	if (why) {
-		/* offs may hold some raw slots now: clear them, the fields stay usable */
-		for (uint32_t i = 0; i < b->count; i++)
-			bb->offs[(size_t)i * REC_SLOTS + S_RAW] = bb->offs[(size_t)i * REC_SLOTS + S_RAW + 1] = 0;
+	uint32_t ok = 0;
+	const char *why = index_raw(b, r, bb->offs, &ok);
+	if (why && ok == b->count) {
+		/* the frame as a whole is wrong: no record of it; the fields stay usable */
+		for (uint32_t i = 0; i < b->count; i++) {
+			uint32_t *o = bb->offs + (size_t)i * REC_SLOTS;
+			o[S_RAW] = o[S_RAW + 1] = o[S_RAT] = 0;
+		}
 		return tw_err_set(err, TW_ECORRUPT, "%s: block %u: %s", s->path, bi, why);
 	}
-	bb->raw.n = rn;
+	bb->raw.n = b->fr[FR_RAW].ulen;
+	bb->raw_ok = ok;
+	bb->raw_why = why;
 	bb->frames |= BB_RAW;
 	return TW_OK;
 }
@@ -2397,38 +2436,50 @@ static enum tw_rc get_record(struct tw_seg *s, uint32_t rec, struct tw_seg_block
 	if (rec >= s->info.records)
 		return tw_err_set(err, TW_ENOENT, "%s: no record %u (%llu records)", s->path, rec,
 				  (unsigned long long)s->info.records);
-	uint32_t bi = tw_seg_block_of(s, rec);
+	uint32_t bi;
+	if (bb->seg == s && bb->frames && rec - s->blocks[bb->block].first < s->blocks[bb->block].count)
+		bi = bb->block; /* the block held already: no search */
+	else
+		bi = tw_seg_block_of(s, rec);
 	enum tw_rc rc = load_block(s, bi, bb, want_raw, err);
 	if (rc)
 		return rc;
-	const uint32_t *o = bb->offs + (size_t)(rec - s->blocks[bi].first) * REC_SLOTS;
+	uint32_t k = rec - s->blocks[bi].first;
+	uint32_t *o = bb->offs + (size_t)k * REC_SLOTS;
+	if (want_raw) {
+		if (k >= bb->raw_ok)
+			return tw_err_set(err, TW_ECORRUPT, "%s: block %u: %s (record %u)", s->path, bi,
+					  bb->raw_why ? bb->raw_why : "raw frame malformed", rec);
+		rebuild_raw(bb, o);
+	}
 	const char *d = bb->data.p;
-	struct tw_event e;
-	memset(&e, 0, sizeof(e));
-	e.kind = (enum tw_kind)(o[S_HEAD] & 15);
-	e.read_only = (int8_t)((int)(o[S_HEAD] >> 4 & 3) - 1);
-	e.time_ms = (int64_t)((uint64_t)o[S_TLO] | (uint64_t)o[S_THI] << 32);
-	for (int f = 0; f < TW_F__COUNT; f++)
-		if (o[S_F + 2 * f + 1])
-			e.f[f] = (struct tw_str){ d + o[S_F + 2 * f], o[S_F + 2 * f + 1] };
-	if (want_raw && o[S_RAW + 1])
-		e.raw = (struct tw_str){ bb->raw.p + o[S_RAW], o[S_RAW + 1] };
-	if (o[S_RES + 1]) {
-		uint32_t nr = o[S_RES + 1];
-		struct tw_str *r = tw_arena_alloc(a, (size_t)nr * sizeof(*r), err);
+	/* resources first: *ev is written only on success, and once (no copy of a whole event) */
+	struct tw_str *r = NULL;
+	uint32_t nr = o[S_RES + 1];
+	if (nr) {
+		r = tw_arena_alloc(a, (size_t)nr * sizeof(*r), err);
 		if (!r)
 			return err ? err->rc : TW_ENOMEM;
 		const uint8_t *q = (const uint8_t *)d + o[S_RES], *qe = (const uint8_t *)d + bb->data.n;
 		for (uint32_t i = 0; i < nr; i++) {
 			uint64_t l = 0;
-			get_varint(&q, qe, &l); /* checked by parse_fields */
+			vget(&q, qe, &l); /* checked by parse_fields */
 			r[i] = (struct tw_str){ l ? (const char *)q : NULL, (size_t)l };
 			q += l;
 		}
-		e.resources = r;
-		e.nresources = nr;
 	}
-	*ev = e;
+	struct tw_event *e = ev;
+	memset(e, 0, sizeof(*e));
+	e->kind = (enum tw_kind)(o[S_HEAD] & 15);
+	e->read_only = (int8_t)((int)(o[S_HEAD] >> 4 & 3) - 1);
+	e->time_ms = (int64_t)((uint64_t)o[S_TLO] | (uint64_t)o[S_THI] << 32);
+	for (int f = 0; f < TW_F__COUNT; f++)
+		if (o[S_F + 2 * f + 1])
+			e->f[f] = (struct tw_str){ d + o[S_F + 2 * f], o[S_F + 2 * f + 1] };
+	if (want_raw && o[S_RAW + 1])
+		e->raw = (struct tw_str){ bb->raw.p + o[S_RAW], o[S_RAW + 1] };
+	e->resources = r;
+	e->nresources = nr;
 	return TW_OK;
 }
 

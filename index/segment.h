@@ -148,6 +148,9 @@ struct tw_seg_blockbuf {
 	struct tw_buf raw;        /* the cached block's raw frame and its rebuilt raw records */
 	unsigned frames;          /* frames of the cached block held: 1 fields + id (in data),
 	                           * 2 raw (in raw); 0 when nothing is cached */
+	uint32_t raw_ok;          /* with the raw frame held: its first records that are well formed
+	                           * (raw records are rebuilt one at a time, when asked for) */
+	const char *raw_why;      /* what is wrong with raw record raw_ok, or NULL (static text) */
 };
 void tw_seg_blockbuf_init(struct tw_seg_blockbuf *bb);
 void tw_seg_blockbuf_free(struct tw_seg_blockbuf *bb);

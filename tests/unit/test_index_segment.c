@@ -8,7 +8,8 @@
  * "same" exactly when the previous record of the block matches, the order check reaches every key,
  * id-index entries sorted by bucket, fingerprint, block); tw_seg_get_fields gives every field
  * without raw, never reads a block's raw frame, and a later tw_seg_get of a cached block reads only
- * that frame. Offsets of blocks and sections are found by reading the layout documented in
+ * that frame; raw records rebuilt one at a time equal the written ones in any fetch order, and a bad
+ * raw entry late in a block fails from that record on while the earlier ones still decode. Offsets of blocks and sections are found by reading the layout documented in
  * index/FORMAT.md, not through the reader under test. */
 #include <criterion/criterion.h>
 #include <stdarg.h>
@@ -1632,6 +1633,157 @@ Test(index_segment, raw_frame_entries_and_contents_are_checked)
 	problems = 0;
 	cr_assert_eq(tw_seg_verify(s, count_problem, NULL, &err), TW_ECORRUPT);
 	cr_assert_gt(problems, 0);
+	tw_arena_free(&a);
+	tw_seg_blockbuf_free(&bb);
+	tw_seg_close(s);
+	free(f);
+	free(bad);
+	free(path);
+	tw_arena_free(&pool);
+	tw_test_tmpdir_free(dir);
+}
+
+/* Raw records are rebuilt one at a time, when tw_seg_get asks for them: one record fetched from
+ * each of many blocks (a different position in each), then the rest of each block in reverse
+ * order on the same blockbuf, all equal the events written, and a raw string handed out first
+ * stays valid while the others of its block are rebuilt. */
+Test(index_segment, single_records_from_many_blocks_equal_the_full_decode)
+{
+	char *dir = tw_test_tmpdir(), *path = tw_test_join(dir, "one.tws");
+	static struct tw_event ev[2000];
+	struct tw_seg_info info;
+	struct tw_err err;
+	make_events(ev, 2000);
+	struct tw_seg *s = write_and_open(path, ev, 2000, 4 << 10, &info);
+	cr_assert_gt(info.blocks, 20);
+	struct tw_seg_blockbuf bb;
+	struct tw_arena a;
+	struct tw_buf b1, b2;
+	tw_seg_blockbuf_init(&bb);
+	tw_arena_init(&a, 4096, 0);
+	tw_buf_init(&b1, 1 << 20);
+	tw_buf_init(&b2, 1 << 20);
+	for (uint32_t b = 0; b < info.blocks; b++) {
+		struct tw_seg_block m;
+		struct tw_event one, got;
+		tw_seg_block_meta(s, b, &m);
+		uint32_t pick = m.first + (uint32_t)((b * 7u) % m.count);
+		tw_arena_reset(&a);
+		cr_assert_eq(tw_seg_get(s, pick, &bb, &one, &a, &err), TW_OK, "%s", err.msg);
+		enc(&ev[pick], &b1);
+		enc(&one, &b2);
+		cr_assert(b1.n == b2.n && memcmp(b1.p, b2.p, b1.n) == 0, "block %u: record %u differs", b, pick);
+		if (b % 3) /* the others of the block on the next pass over the blocks */
+			continue;
+		for (uint32_t r = m.first + m.count; r-- > m.first;) {
+			cr_assert_eq(tw_seg_get(s, r, &bb, &got, &a, &err), TW_OK, "%s", err.msg);
+			enc(&ev[r], &b1);
+			enc(&got, &b2);
+			cr_assert(b1.n == b2.n && memcmp(b1.p, b2.p, b1.n) == 0, "record %u differs", r);
+		}
+		cr_assert(str_eq(one.raw, ev[pick].raw), "block %u: the first raw still valid", b);
+	}
+	/* every record, blocks visited in turn again (each block reloaded) */
+	for (uint32_t b = 0; b < info.blocks; b++) {
+		struct tw_seg_block m;
+		tw_seg_block_meta(s, b, &m);
+		for (uint32_t r = m.first; r < m.first + m.count; r++) {
+			struct tw_event got;
+			tw_arena_reset(&a);
+			cr_assert_eq(tw_seg_get(s, r, &bb, &got, &a, &err), TW_OK, "%s", err.msg);
+			enc(&ev[r], &b1);
+			enc(&got, &b2);
+			cr_assert(b1.n == b2.n && memcmp(b1.p, b2.p, b1.n) == 0, "record %u differs", r);
+		}
+	}
+	tw_buf_free(&b1);
+	tw_buf_free(&b2);
+	tw_arena_free(&a);
+	tw_seg_blockbuf_free(&bb);
+	tw_seg_close(s);
+	free(path);
+	tw_arena_free(&pool);
+	tw_test_tmpdir_free(dir);
+}
+
+/* A raw-frame entry late in a block that puts its id back past its bytes (CRC made to match):
+ * the block's records before it still come back whole, it gives TW_ECORRUPT naming the problem,
+ * and so do the ones after it (the frame past a bad entry is not trusted); every record's fields
+ * still come back, other blocks are untouched, and verify reports it. */
+Test(index_segment, a_bad_raw_record_late_in_a_block_fails_alone_with_its_successors)
+{
+	char *dir = tw_test_tmpdir(), *path = tw_test_join(dir, "late.tws"), *bad = tw_test_join(dir, "bad.tws");
+	static struct tw_event ev[600];
+	struct tw_seg_opts o;
+	struct tw_seg_info info;
+	struct tw_err err;
+	struct tw_seg *s;
+	size_t size;
+	make_events(ev, 600);
+	tw_seg_opts_default(&o);
+	o.codec = TW_SEG_RAW;
+	o.block_bytes = 4096;
+	o.fsync = 0;
+	cr_assert_eq(tw_seg_write(path, ev, 600, &o, &info, &err), TW_OK, "%s", err.msg);
+	cr_assert_gt(info.blocks, 3);
+	unsigned char *f = (unsigned char *)tw_test_read_file(path, &size);
+	uint64_t bt, btlen;
+	find_section(f, size, 1, 0, &bt, &btlen);
+	unsigned char *e = f + bt + 8 + 80 * 2;
+	uint32_t count = (uint32_t)le(e + 4, 4), first = (uint32_t)le(e, 4);
+	cr_assert_eq(le(e + 72, 4), 0, "raw frame stored raw");
+	uint64_t roff = le(e + 24, 8) + le(e + 32, 4) + le(e + 48, 4), rlen = le(e + 64, 4);
+	/* the first entry of the block's second half with an id to put back, one-byte varints */
+	const unsigned char *p = f + roff, *pe = p + rlen;
+	uint32_t victim = UINT32_MAX;
+	uint64_t vlen = 0, vpos = 0;
+	for (uint32_t k = 0; k < count; k++) {
+		uint64_t pos = (uint64_t)(p - f);
+		uint64_t at = rd_varint(&p, pe), len = rd_varint(&p, pe);
+		if (victim == UINT32_MAX && k >= count / 2 && at >= 1 && at < 128 && len + 2 < 128)
+			victim = k, vlen = len, vpos = pos;
+		p += len;
+	}
+	cr_assert_eq(p, pe, "entries fill the frame");
+	cr_assert_neq(victim, UINT32_MAX);
+	cr_assert_gt(victim, 0);
+	cr_assert_lt(victim + 1, count, "records follow it");
+	f[vpos] = (unsigned char)(vlen + 2);
+	put_le(e + 76, tw_wal_crc32c(0, f + roff, rlen), 4);
+	reseal_block_table(f, size);
+	tw_test_write_file(bad, f, size);
+	cr_assert_eq(tw_seg_open(bad, &s, &err), TW_OK, "%s", err.msg);
+	struct tw_seg_blockbuf bb;
+	struct tw_arena a;
+	struct tw_buf b1, b2;
+	tw_seg_blockbuf_init(&bb);
+	tw_arena_init(&a, 4096, 0);
+	tw_buf_init(&b1, 1 << 20);
+	tw_buf_init(&b2, 1 << 20);
+	for (uint32_t i = 0; i < 600; i++) {
+		struct tw_event got;
+		tw_arena_reset(&a);
+		enum tw_rc rc = tw_seg_get(s, i, &bb, &got, &a, &err);
+		if (i >= first + victim && i < first + count) {
+			cr_assert_eq(rc, TW_ECORRUPT, "record %u", i);
+			cr_assert(strstr(err.msg, "bad.tws: block 2: raw frame puts back an id"), "%s", err.msg);
+			cr_assert_eq(tw_seg_get_fields(s, i, &bb, &got, &a, &err), TW_OK, "%s", err.msg);
+			enc_fields(&ev[i], &b1);
+		} else {
+			cr_assert_eq(rc, TW_OK, "record %u: %s", i, err.msg);
+			enc(&ev[i], &b1);
+		}
+		enc(&got, &b2);
+		cr_assert(b1.n == b2.n && memcmp(b1.p, b2.p, b1.n) == 0, "record %u differs", i);
+	}
+	problems = 0;
+	cr_assert_eq(tw_seg_verify(s, count_problem, NULL, &err), TW_ECORRUPT);
+	cr_assert(strstr(err.msg, "block 2: raw frame puts back an id"), "%s", err.msg);
+	/* one per record it hides, and the id index then holds more ids than the records read */
+	cr_assert_eq(problems, (int)(count - victim) + 1, "%d problems for %u hidden: %s", problems,
+		     count - victim, err.msg);
+	tw_buf_free(&b1);
+	tw_buf_free(&b2);
 	tw_arena_free(&a);
 	tw_seg_blockbuf_free(&bb);
 	tw_seg_close(s);
