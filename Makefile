@@ -95,6 +95,8 @@ run: ensure-deps
 	@sh samples/run.sh $(BUILD)/trailwatch
 
 # ---- sanitizers: make check ------------------------------------------------------------------
+# One job: with --jobs 2, Criterion 2.4.1's runner itself leaks 48 bytes when tests set .timeout,
+# and a suppression for it would also hide leaks in our tests (their stacks pass through Criterion).
 ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 check: ensure-deps
 	@$(MAKE) --no-print-directory BUILD=build/asan OPT="-O1 -g" EXTRA_CFLAGS="$(ASAN_FLAGS)" \
@@ -102,7 +104,7 @@ check: ensure-deps
 	@set -e; log=build/asan/check.log; \
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	TW_BIN=$(abspath build/asan/trailwatch) TW_SRC=$(CURDIR) TW_SHARED=$(abspath ../shared) \
-		build/asan/trailwatch-tests $(CRITERION_FLAGS) >$$log 2>&1 || true; cat $$log; \
+		build/asan/trailwatch-tests --jobs 1 >$$log 2>&1 || true; cat $$log; \
 	ASAN_OPTIONS=detect_leaks=1 build/asan/fuzz-replay tests/fuzz/corpus >>$$log 2>&1 || \
 		{ tail -20 $$log; echo "make check: fuzz corpus replay failed"; exit 1; }; \
 	if grep -q 'ERROR: LeakSanitizer\|ERROR: AddressSanitizer\|runtime error:' $$log; then \
