@@ -4,15 +4,22 @@
  * content within a batch, the WAL, segments and across reopen; the writer lock; every crash point
  * of seal / compaction / retention (index/store_int.h hook); ENOSPC through the WAL hook; seal by
  * age and retention with an injected clock; stat; verify on clean and damaged stores; snapshots
- * surviving a seal and a compaction; and a kill -9 loop. Each test uses its own mkdtemp directory. */
+ * surviving a seal and a compaction; a kill -9 loop; a reader thread opening snapshots while a
+ * writer thread seals in the background and compacts; and a segment write that fails (RLIMIT_FSIZE
+ * in a child, so it works as root) on the inline and the background seal path. Each test uses its
+ * own mkdtemp directory. */
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1234,5 +1241,427 @@ Test(index_store, reingest_shuffled_finds_every_duplicate_across_blocks)
 	check_exact(t.dir, 3000, 0);
 	append_range(s, 0, 3000, 0, 0, 3000);
 	cr_assert_eq(tw_store_close(s, &err), TW_OK);
+	tdir_clean(&t);
+}
+
+/* ---- a reader during seals and compactions ------------------------------------------------- */
+
+#define RACE_BATCH 25        /* new records per batch */
+#define RACE_MAX (1u << 18)  /* ids the writer may use at most */
+
+/* Shared between the writer thread and the reader (the test's thread). */
+struct race {
+	const char *dir;           /* the store */
+	atomic_uint acked;         /* ids [0, acked) are acknowledged */
+	atomic_uint tried;         /* ids [0, tried) were handed to an append (acked or not) */
+	atomic_int stop;           /* the reader asks the writer to finish */
+	unsigned compactions;      /* compactions that merged something */
+	char fail[512];            /* the writer's first failure, "" if none */
+};
+
+static void *race_writer(void *arg)
+{
+	struct race *r = arg;
+	struct tw_store_opts o;
+	struct tw_store *s = NULL;
+	struct tw_err err = { 0 };
+	unsigned k;
+
+	small_opts(&o);
+	o.seal_async = 1;
+	o.seal_bytes = 6 << 10; /* a seal every couple of batches */
+	if (tw_store_open(r->dir, &o, &s, NULL, &err) != TW_OK) {
+		snprintf(r->fail, sizeof r->fail, "open: %s", err.msg);
+		return NULL;
+	}
+	for (k = 0; !atomic_load(&r->stop) && (k + 1) * RACE_BATCH <= RACE_MAX; k++) {
+		struct tw_batch b;
+		struct tw_store_append_result res;
+		unsigned i, lo = k * RACE_BATCH, hi = lo + RACE_BATCH;
+		enum tw_rc rc;
+
+		tw_batch_init(&b);
+		for (i = lo; i < hi; i++)
+			gen_push(&b, i, 0);
+		for (i = lo >= 5 ? lo - 5 : lo; i < lo; i++) /* a redelivery of the previous batch's tail */
+			gen_push(&b, i, 0);
+		atomic_store(&r->tried, hi);
+		rc = tw_store_append(s, &b, &res, &err);
+		tw_batch_free(&b);
+		if (rc != TW_OK || res.stored != RACE_BATCH || res.duplicates != (lo >= 5 ? 5u : 0u)) {
+			snprintf(r->fail, sizeof r->fail, "batch %u: rc %d stored %llu dups %llu: %s", k, (int)rc,
+				 (unsigned long long)res.stored, (unsigned long long)res.duplicates, err.msg);
+			break;
+		}
+		atomic_store(&r->acked, hi);
+		if (k % 6 == 5) {
+			uint64_t m = 0;
+
+			if (tw_store_compact(s, 1 << 20, &m, &err) != TW_OK) {
+				snprintf(r->fail, sizeof r->fail, "compact after batch %u: %s", k, err.msg);
+				break;
+			}
+			r->compactions += m > 0;
+		}
+	}
+	if (tw_store_close(s, &err) != TW_OK && !r->fail[0])
+		snprintf(r->fail, sizeof r->fail, "close: %s", err.msg);
+	return NULL;
+}
+
+/* The id of generated record raw ("ev-%08u"), or UINT_MAX if it has none. */
+static unsigned raw_id(struct tw_str raw)
+{
+	char tmp[160];
+	unsigned id;
+
+	if (raw.n >= sizeof tmp)
+		return UINT_MAX;
+	memcpy(tmp, raw.p, raw.n);
+	tmp[raw.n] = 0;
+	return sscanf(tmp, "{\"eventID\":\"ev-%8u\"", &id) == 1 ? id : UINT_MAX;
+}
+
+/* One reader pass: a snapshot holds every id acknowledged before it was opened, only ids handed
+ * to an append, and each once. seen is a RACE_MAX-byte scratch. Returns the records read. */
+static size_t race_read(struct race *rc, unsigned char *seen)
+{
+	unsigned acked_before, tried_after, id, i;
+	struct tw_snap *snap = NULL;
+	struct tw_err err = { 0 };
+	struct tw_seg_blockbuf bb;
+	struct tw_arena a;
+	const struct tw_batch *tail;
+	size_t nrec = 0, k;
+
+	memset(seen, 0, RACE_MAX);
+	acked_before = atomic_load(&rc->acked);
+	cr_assert_eq(tw_snap_open(rc->dir, &snap, &err), TW_OK, "snapshot while sealing: %s", err.msg);
+	tw_seg_blockbuf_init(&bb);
+	tw_arena_init(&a, 4096, 0);
+	for (k = 0; k < tw_snap_nsegs(snap); k++) {
+		struct tw_seg *seg = tw_snap_seg(snap, k);
+		uint64_t r, n = tw_seg_get_info(seg)->records;
+
+		for (r = 0; r < n; r++) {
+			struct tw_event ev;
+
+			tw_arena_reset(&a);
+			cr_assert_eq(tw_seg_get(seg, (uint32_t)r, &bb, &ev, &a, &err), TW_OK, "segment %zu record %llu: %s",
+				     k, (unsigned long long)r, err.msg);
+			id = raw_id(ev.raw);
+			cr_assert_lt(id, RACE_MAX, "a record that was never generated in segment %zu", k);
+			cr_assert_eq(seen[id], 0, "id %u twice in one snapshot", id);
+			seen[id] = 1;
+			nrec++;
+		}
+	}
+	tail = tw_snap_tail(snap);
+	for (k = 0; k < tail->n; k++) {
+		id = raw_id(tail->ev[k].raw);
+		cr_assert_lt(id, RACE_MAX, "a record that was never generated in the WAL tail");
+		cr_assert_eq(seen[id], 0, "id %u twice in one snapshot (WAL tail)", id);
+		seen[id] = 1;
+		nrec++;
+	}
+	tried_after = atomic_load(&rc->tried);
+	for (i = 0; i < acked_before; i++)
+		cr_assert(seen[i], "id %u was acknowledged before the snapshot opened, but is missing", i);
+	for (i = tried_after; i < RACE_MAX; i++)
+		cr_assert(!seen[i], "id %u is in the snapshot but was never appended", i);
+	tw_seg_blockbuf_free(&bb);
+	tw_arena_free(&a);
+	tw_snap_close(snap);
+	return nrec;
+}
+
+/* A writer thread appends (background seals every couple of batches, a compaction every six)
+ * while this thread opens snapshot after snapshot and reads every record of each: ~2 s. */
+Test(index_store, reader_during_background_seals_and_compaction_sees_every_acked_record_once, .timeout = 30)
+{
+	struct tdir t;
+	struct race r;
+	pthread_t th;
+	unsigned char *seen = malloc(RACE_MAX);
+	struct timespec t0, t1;
+	unsigned snaps = 0, acked;
+	size_t maxrec = 0;
+
+	cr_assert(seen);
+	tdir_make(&t);
+	memset(&r, 0, sizeof r);
+	r.dir = t.dir;
+	atomic_init(&r.acked, 0);
+	atomic_init(&r.tried, 0);
+	atomic_init(&r.stop, 0);
+	{ /* create the store first, so the first snapshot finds it */
+		struct tw_store_opts o;
+
+		small_opts(&o);
+		tw_store_close(open_store(t.dir, &o, NULL), NULL);
+	}
+	cr_assert_eq(pthread_create(&th, NULL, race_writer, &r), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		size_t n = race_read(&r, seen);
+
+		if (n > maxrec)
+			maxrec = n;
+		snaps++;
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+	} while (!r.fail[0] && (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 < 2000);
+	atomic_store(&r.stop, 1);
+	pthread_join(th, NULL);
+	cr_assert_eq(r.fail[0], 0, "writer: %s", r.fail);
+	acked = atomic_load(&r.acked);
+	cr_assert_gt(snaps, 10, "only %u snapshots", snaps);
+	cr_assert_gt(acked, 40 * RACE_BATCH, "the writer made too little progress (%u records)", acked);
+	cr_assert_gt(r.compactions, 0, "no compaction merged anything");
+	cr_log_info("race: %u snapshots, up to %zu records each, %u acknowledged, %u compactions", snaps, maxrec,
+		    acked, r.compactions);
+	check_exact(t.dir, acked, 0);
+	check_verify_clean(t.dir);
+	free(seen);
+	tdir_clean(&t);
+}
+
+/* ---- a segment that cannot be written ------------------------------------------------------ */
+
+/* Sends msg (with its NUL) through fd; the parent asserts on it. */
+static void send_msg(int fd, const char *msg)
+{
+	size_t n = strlen(msg) + 1;
+
+	if (write(fd, msg, n) != (ssize_t)n)
+		_exit(20);
+}
+
+/* Waits for child pid, which must exit 0, and splits the n messages it sent through fd. */
+static void child_msgs(pid_t pid, int fd, char *buf, size_t cap, const char **msgs, int n)
+{
+	size_t got = 0;
+	ssize_t r;
+	int status, m;
+	const char *p;
+
+	while ((r = read(fd, buf + got, cap - 1 - got)) > 0)
+		got += (size_t)r;
+	close(fd);
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child failed at step %d",
+		  WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status));
+	buf[got] = 0;
+	for (m = 0, p = buf; m < n; m++) {
+		cr_assert_lt((size_t)(p - buf), got, "message %d missing", m);
+		msgs[m] = p;
+		p += strlen(p) + 1;
+	}
+}
+
+/* The child of seal_that_cannot_be_written: 7 batches of 100 acknowledged (3 sealed, 4 in the
+ * WAL), then a file size limit of 2 KiB (the WAL is not written again: the seal renames it and
+ * starts a fresh one of a header only; the segment of 400 records is several KiB), then the seal.
+ * Exit code: which expectation failed (0 = all held); the three error messages go through fd. */
+static void fsize_child(const char *dir, int fd)
+{
+	struct tw_store_opts o;
+	struct tw_store *s = NULL;
+	struct tw_err err = { 0 };
+	struct tw_store_append_result res;
+	struct rlimit rl;
+	struct tw_batch b;
+	unsigned k, i;
+
+	small_opts(&o);
+	o.seal_async = 0;
+	if (tw_store_open(dir, &o, &s, NULL, &err) != TW_OK)
+		_exit(2);
+	for (k = 0; k < 7; k++) {
+		tw_batch_init(&b);
+		for (i = k * 100; i < k * 100 + 100; i++)
+			gen_push(&b, i, 0);
+		if (tw_store_append(s, &b, &res, &err) != TW_OK || res.stored != 100)
+			_exit(3);
+		tw_batch_free(&b);
+		if (k == 2 && tw_store_seal(s, &err) != TW_OK)
+			_exit(4);
+	}
+	signal(SIGXFSZ, SIG_IGN);
+	if (getrlimit(RLIMIT_FSIZE, &rl) != 0)
+		_exit(5);
+	rl.rlim_cur = 2048;
+	if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
+		_exit(6);
+	if (tw_store_seal(s, &err) != TW_EIO)
+		_exit(7);
+	send_msg(fd, err.msg);
+	/* sticky: appends and seals keep failing, with the first error */
+	tw_batch_init(&b);
+	for (i = 700; i < 710; i++)
+		gen_push(&b, i, 0);
+	if (tw_store_append(s, &b, &res, &err) != TW_EIO)
+		_exit(8);
+	send_msg(fd, err.msg);
+	tw_batch_free(&b);
+	if (tw_store_seal(s, &err) != TW_EIO)
+		_exit(9);
+	send_msg(fd, err.msg);
+	tw_store_close(s, NULL);
+	_exit(0);
+}
+
+Test(index_store, seal_that_cannot_be_written_stops_and_loses_nothing, .timeout = 30)
+{
+	struct tdir t;
+	struct tw_store_opts o;
+	struct tw_store *s;
+	struct tw_store_recovery rec;
+	struct tw_err err = { 0 };
+	struct tw_store_stats st;
+	const char *msgs[3];
+	char buf[2048], want[200];
+	int pfd[2];
+	pid_t pid;
+
+	tdir_make(&t);
+	cr_assert_eq(pipe(pfd), 0);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		close(pfd[0]);
+		fsize_child(t.dir, pfd[1]);
+	}
+	close(pfd[1]);
+	child_msgs(pid, pfd[0], buf, sizeof buf, msgs, 3);
+	cr_log_info("seal: %s | append: %s", msgs[0], msgs[1]);
+	/* the seal names the segment file and the cause */
+	snprintf(want, sizeof want, "%s/seg/00000002.tws", t.dir);
+	cr_assert(strstr(msgs[0], want), "names the segment: %s", msgs[0]);
+	cr_assert(strstr(msgs[0], strerror(EFBIG)), "says why: %s", msgs[0]);
+	cr_assert(strstr(msgs[1], "stopped") && strstr(msgs[1], strerror(EFBIG)), "append: %s", msgs[1]);
+	cr_assert(strstr(msgs[2], "stopped") && strstr(msgs[2], want), "seal: %s", msgs[2]);
+	/* readers see every acknowledged record while the writer is stopped */
+	cr_assert(path_exists(t.dir, "wal.sealing"), "the frozen WAL is kept");
+	check_exact(t.dir, 700, 0);
+	cr_assert_eq(tw_store_stat(t.dir, &st, &err), TW_OK, "%s", err.msg);
+	cr_assert_eq(st.segments, 1);
+	cr_assert_eq(st.wal_records, 400);
+	/* a new writer without the limit replays the frozen WAL and seals it */
+	small_opts(&o);
+	o.seal_async = 0;
+	s = open_store(t.dir, &o, &rec);
+	cr_assert_eq(rec.wal_frames, 4, "the four unsealed batches are recovered");
+	cr_assert_eq(seg_files(t.dir), 1, "no half-written segment is left");
+	check_exact(t.dir, 700, 0);
+	append_range(s, 0, 710, 0, 10, 700); /* the dedup state has all 700 */
+	seal(s);
+	cr_assert(!path_exists(t.dir, "wal.sealing"), "the later seal sealed the frozen WAL");
+	cr_assert_eq(tw_store_stat(t.dir, &st, &err), TW_OK, "%s", err.msg);
+	cr_assert_eq(st.wal_records, 0);
+	cr_assert_geq(st.segments, 2);
+	check_exact(t.dir, 710, 0);
+	check_verify_clean(t.dir);
+	cr_assert_eq(tw_store_close(s, &err), TW_OK, "%s", err.msg);
+	s = open_store(t.dir, &o, &rec);
+	cr_assert_eq(rec.wal_frames, 0);
+	check_exact(t.dir, 710, 0);
+	cr_assert_eq(tw_store_close(s, &err), TW_OK);
+	tdir_clean(&t);
+}
+
+/* The child of background_seal_that_cannot_be_written: under a 2 KiB file size limit it opens a
+ * store whose frozen WAL (300 records) is waiting to be sealed; one append into the fresh WAL is
+ * acknowledged and starts the background seal, whose segment write fails; the seal (which waits
+ * for it) and the next append report it. */
+static void fsize_async_child(const char *dir, int fd)
+{
+	struct tw_store_opts o;
+	struct tw_store *s = NULL;
+	struct tw_err err = { 0 };
+	struct tw_store_append_result res;
+	struct rlimit rl;
+	struct tw_batch b;
+	unsigned i;
+
+	signal(SIGXFSZ, SIG_IGN);
+	if (getrlimit(RLIMIT_FSIZE, &rl) != 0)
+		_exit(2);
+	rl.rlim_cur = 2048;
+	if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
+		_exit(3);
+	small_opts(&o);
+	o.seal_async = 1;
+	o.seal_bytes = 1 << 20;
+	if (tw_store_open(dir, &o, &s, NULL, &err) != TW_OK)
+		_exit(4);
+	tw_batch_init(&b);
+	for (i = 400; i < 410; i++)
+		gen_push(&b, i, 0);
+	if (tw_store_append(s, &b, &res, &err) != TW_OK || res.stored != 10)
+		_exit(5);
+	tw_batch_free(&b);
+	if (tw_store_seal(s, &err) != TW_EIO)
+		_exit(6);
+	send_msg(fd, err.msg);
+	tw_batch_init(&b);
+	for (i = 410; i < 420; i++)
+		gen_push(&b, i, 0);
+	if (tw_store_append(s, &b, &res, &err) != TW_EIO)
+		_exit(7);
+	send_msg(fd, err.msg);
+	tw_batch_free(&b);
+	tw_store_close(s, NULL);
+	_exit(0);
+}
+
+Test(index_store, background_seal_that_cannot_be_written_stops_and_loses_nothing, .timeout = 30)
+{
+	struct tdir t;
+	struct tw_store_opts o;
+	struct tw_store *s;
+	struct tw_store_recovery rec;
+	struct tw_err err = { 0 };
+	const char *msgs[2];
+	char buf[2048], want[200];
+	int pfd[2];
+	pid_t pid;
+
+	tdir_make(&t);
+	/* a segment of 100, then a seal of 300 cut short once the WAL was frozen */
+	small_opts(&o);
+	o.seal_async = 0;
+	s = open_store(t.dir, &o, NULL);
+	append_range(s, 0, 100, 0, 100, 0);
+	seal(s);
+	append_range(s, 100, 200, 0, 100, 0);
+	append_range(s, 200, 300, 0, 100, 0);
+	append_range(s, 300, 400, 0, 100, 0);
+	tw_store_test_crash_at = TW_STORE_CRASH_ROTATE_DONE;
+	cr_assert_eq(tw_store_seal(s, &err), TW_EIO, "%s", err.msg);
+	tw_store_close(s, NULL);
+	cr_assert(path_exists(t.dir, "wal.sealing"));
+	cr_assert_eq(pipe(pfd), 0);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		close(pfd[0]);
+		fsize_async_child(t.dir, pfd[1]);
+	}
+	close(pfd[1]);
+	child_msgs(pid, pfd[0], buf, sizeof buf, msgs, 2);
+	cr_log_info("background seal: %s | append: %s", msgs[0], msgs[1]);
+	snprintf(want, sizeof want, "%s/seg/00000002.tws", t.dir);
+	cr_assert(strstr(msgs[0], want) && strstr(msgs[0], strerror(EFBIG)), "seal: %s", msgs[0]);
+	cr_assert(strstr(msgs[1], "stopped") && strstr(msgs[1], want), "append: %s", msgs[1]);
+	check_exact(t.dir, 410, 0);
+	s = open_store(t.dir, &o, &rec);
+	cr_assert_eq(rec.wal_frames, 4, "three frozen batches and the acknowledged one");
+	cr_assert_eq(seg_files(t.dir), 1, "no half-written segment is left");
+	append_range(s, 0, 420, 0, 10, 410);
+	seal(s);
+	cr_assert(!path_exists(t.dir, "wal.sealing"));
+	check_exact(t.dir, 420, 0);
+	check_verify_clean(t.dir);
+	cr_assert_eq(tw_store_close(s, &err), TW_OK, "%s", err.msg);
 	tdir_clean(&t);
 }
