@@ -125,12 +125,12 @@ fuzz: ensure-deps
 		clang -std=c11 -D_GNU_SOURCE -O1 -g -I. -DTW_FUZZ_ONE=$$t \
 		-fsanitize=fuzzer,address,undefined $$src build/fuzz/libtrailwatch.a \
 		$(PKG_LIBS) -pthread -lm -o build/fuzz/$$t; \
-		mkdir -p tests/fuzz/corpus/$${t#fuzz_} build/fuzz/work/$${t#fuzz_}; \
+		mkdir -p tests/fuzz/corpus/$${t#fuzz_} build/fuzz/scratch/$${t#fuzz_}; \
 		dict=tests/fuzz/$${t#fuzz_}.dict; [ -f $$dict ] && d="-dict=$$dict" || d=""; \
 		echo "== $$t for $(FUZZ_SECONDS)s"; \
 		build/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=1024 \
 			-artifact_prefix=tests/fuzz/corpus/$${t#fuzz_}/crash- $$d \
-			build/fuzz/work/$${t#fuzz_} tests/fuzz/corpus/$${t#fuzz_}; \
+			build/fuzz/scratch/$${t#fuzz_} tests/fuzz/corpus/$${t#fuzz_}; \
 	done
 
 # ---- benchmarks ------------------------------------------------------------------------------

@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* cli/args.c: small helpers every subcommand uses: sizes with suffixes, bounded integers,
  * usage errors in one format, the monotonic clock, human-readable numbers. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "cli/cli.h"
@@ -122,4 +125,52 @@ char *tw_cli_fmt_bytes(uint64_t v, char *out, size_t outsz)
 	else
 		snprintf(out, outsz, "%.2f GB", (double)v / 1e9);
 	return out;
+}
+
+int tw_cli_input_opt(const char *cmd, int c, const char *arg, struct tw_ingest_limits *lim)
+{
+	uint64_t v;
+
+	switch (c) {
+	case 't':
+		if (tw_cli_parse_uint(arg, 0, 256, &lim->threads))
+			return tw_cli_usage_error(cmd, "--threads: expected 0 to 256, got '%s'", arg);
+		return 0;
+	case 'R':
+		if (tw_cli_parse_size(arg, 1ull << 30, &v) || v < 1024)
+			return tw_cli_usage_error(cmd, "--max-record: expected a size from 1K to 1G, got '%s'", arg);
+		lim->max_record = (size_t)v;
+		return 0;
+	case 'I':
+		if (tw_cli_parse_size(arg, 1ull << 50, &v) || v < 1024)
+			return tw_cli_usage_error(cmd, "--max-inflated: expected a size from 1K, got '%s'", arg);
+		lim->max_inflated = v;
+		return 0;
+	}
+	return -1;
+}
+
+int tw_cli_input_paths(int argc, char **argv, int first, const char ***paths, size_t *npaths, unsigned *bad)
+{
+	const char **v = calloc(first < argc ? (size_t)(argc - first) : 1, sizeof *v);
+
+	*npaths = 0;
+	*bad = 0;
+	if (!v) {
+		fprintf(stderr, "trailwatch: out of memory\n");
+		return -1;
+	}
+	if (first >= argc)
+		v[(*npaths)++] = "-";
+	for (int i = first; i < argc; i++) {
+		struct stat sb;
+		if (strcmp(argv[i], "-") && stat(argv[i], &sb)) {
+			fprintf(stderr, "trailwatch: %s: %s\n", argv[i], strerror(errno));
+			(*bad)++;
+			continue;
+		}
+		v[(*npaths)++] = argv[i];
+	}
+	*paths = v;
+	return 0;
 }

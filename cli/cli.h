@@ -13,6 +13,7 @@
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/event.h"
+#include "ingest/ingest.h"
 
 #define TW_VERSION "0.1.0"
 
@@ -41,6 +42,13 @@ int tw_cli_parse_uint(const char *s, unsigned min, unsigned max, unsigned *out);
 int tw_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Reports a getopt_long failure ('?' or ':') for argv of command cmd; returns TW_EXIT_USAGE. */
 int tw_cli_getopt_error(const char *cmd, int c, char **argv);
+/* The input options decode and ingest share: 't' --threads, 'R' --max-record, 'I' --max-inflated.
+ * Returns 0 when c was one of them and its value is good, TW_EXIT_USAGE (message printed) when
+ * the value is bad, -1 when c is not one of them. */
+int tw_cli_input_opt(const char *cmd, int c, const char *arg, struct tw_ingest_limits *lim);
+/* The PATH arguments argv[first..argc) ("-" when there are none): each unreadable one is named on
+ * stderr and counted in *bad; *paths (free it) gets the rest. -1 on out of memory (printed). */
+int tw_cli_input_paths(int argc, char **argv, int first, const char ***paths, size_t *npaths, unsigned *bad);
 /* Seconds on the monotonic clock. */
 double tw_cli_now(void);
 /* "1234567" -> "1,234,567" into out (size outsz). Returns out. */

@@ -206,12 +206,10 @@ int tw_cli_decode(int argc, char **argv)
 	struct tw_sink sink;
 	struct tw_err err;
 	const char **paths = NULL;
-	const char *stdin_path[] = { "-" };
 	size_t npaths = 0;
 	unsigned bad_paths = 0;
 	int quiet = 0, summary = 0, c, ex = TW_EXIT_OK;
 	enum tw_rc rc = TW_OK;
-	uint64_t v;
 	double t0;
 
 	memset(&ctx, 0, sizeof ctx);
@@ -231,20 +229,10 @@ int tw_cli_decode(int argc, char **argv)
 			ctx.quar_path = optarg;
 			break;
 		case 't':
-			if (tw_cli_parse_uint(optarg, 0, 256, &lim.threads))
-				return tw_cli_usage_error(CMD, "--threads: expected 0 to 256, got '%s'", optarg);
-			break;
 		case 'R':
-			if (tw_cli_parse_size(optarg, 1ull << 30, &v) || v < 1024)
-				return tw_cli_usage_error(CMD, "--max-record: expected a size from 1K to 1G, got '%s'",
-							  optarg);
-			lim.max_record = (size_t)v;
-			break;
 		case 'I':
-			if (tw_cli_parse_size(optarg, 1ull << 50, &v) || v < 1024)
-				return tw_cli_usage_error(CMD, "--max-inflated: expected a size from 1K, got '%s'",
-							  optarg);
-			lim.max_inflated = v;
+			if (tw_cli_input_opt(CMD, c, optarg, &lim))
+				return TW_EXIT_USAGE;
 			break;
 		case 's':
 			summary = 1;
@@ -262,25 +250,8 @@ int tw_cli_decode(int argc, char **argv)
 
 	/* Paths: check each up front so every unreadable one is named (the source reports only its
 	 * first failure), and decode the rest. */
-	if (optind >= argc) {
-		paths = stdin_path;
-		npaths = 1;
-	} else {
-		paths = calloc((size_t)(argc - optind), sizeof *paths);
-		if (!paths) {
-			fprintf(stderr, "trailwatch: out of memory\n");
-			return TW_EXIT_FAIL;
-		}
-		for (int i = optind; i < argc; i++) {
-			struct stat sb;
-			if (strcmp(argv[i], "-") && stat(argv[i], &sb)) {
-				fprintf(stderr, "trailwatch: %s: %s\n", argv[i], strerror(errno));
-				bad_paths++;
-				continue;
-			}
-			paths[npaths++] = argv[i];
-		}
-	}
+	if (tw_cli_input_paths(argc, argv, optind, &paths, &npaths, &bad_paths))
+		return TW_EXIT_FAIL;
 
 	tw_cli_progress_init(&ctx.pg, !quiet && isatty(STDERR_FILENO));
 	if (tw_cli_rejects_open(&ctx.rej, ctx.quar_path, &ctx.pg)) {
@@ -366,7 +337,6 @@ out:
 	for (size_t t = 0; t < NTOP; t++)
 		tw_cli_counter_free(ctx.top[t]);
 	tw_cli_out_free(&ctx.out);
-	if (paths != stdin_path)
-		free(paths);
+	free(paths);
 	return ex;
 }

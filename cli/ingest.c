@@ -431,13 +431,11 @@ int tw_cli_ingest(int argc, char **argv)
 	struct tw_err err;
 	const char *dir = NULL, *quar = NULL;
 	const char **paths = NULL;
-	const char *stdin_path[] = { "-" };
 	char *quar_default = NULL;
 	size_t npaths = 0;
 	unsigned bad_paths = 0;
 	int quiet = 0, seal = 1, c, ex = TW_EXIT_OK;
 	enum tw_rc rc = TW_OK;
-	uint64_t v;
 	double t0;
 
 	memset(&ctx, 0, sizeof ctx);
@@ -459,18 +457,10 @@ int tw_cli_ingest(int argc, char **argv)
 			quar = optarg;
 			break;
 		case 't':
-			if (tw_cli_parse_uint(optarg, 0, 256, &lim.threads))
-				return tw_cli_usage_error(CMD, "--threads: expected 0 to 256, got '%s'", optarg);
-			break;
 		case 'R':
-			if (tw_cli_parse_size(optarg, 1ull << 30, &v) || v < 1024)
-				return tw_cli_usage_error(CMD, "--max-record: expected a size from 1K to 1G, got '%s'", optarg);
-			lim.max_record = (size_t)v;
-			break;
 		case 'I':
-			if (tw_cli_parse_size(optarg, 1ull << 50, &v) || v < 1024)
-				return tw_cli_usage_error(CMD, "--max-inflated: expected a size from 1K, got '%s'", optarg);
-			lim.max_inflated = v;
+			if (tw_cli_input_opt(CMD, c, optarg, &lim))
+				return TW_EXIT_USAGE;
 			break;
 		case 'N':
 			seal = 0;
@@ -489,25 +479,8 @@ int tw_cli_ingest(int argc, char **argv)
 		return tw_cli_usage_error(CMD, "--store DIR is required");
 	ctx.dir = dir;
 
-	if (optind >= argc) {
-		paths = stdin_path;
-		npaths = 1;
-	} else {
-		paths = calloc((size_t)(argc - optind), sizeof *paths);
-		if (!paths) {
-			fprintf(stderr, "trailwatch: out of memory\n");
-			return TW_EXIT_FAIL;
-		}
-		for (int i = optind; i < argc; i++) {
-			struct stat sb;
-			if (strcmp(argv[i], "-") && stat(argv[i], &sb)) {
-				fprintf(stderr, "trailwatch: %s: %s\n", argv[i], strerror(errno));
-				bad_paths++;
-				continue;
-			}
-			paths[npaths++] = argv[i];
-		}
-	}
+	if (tw_cli_input_paths(argc, argv, optind, &paths, &npaths, &bad_paths))
+		return TW_EXIT_FAIL;
 
 	tw_store_opts_default(&sopts);
 	if (tw_store_open(dir, &sopts, &ctx.store, &rec, &err) != TW_OK) {
@@ -584,8 +557,7 @@ out:
 	if (tw_cli_rejects_close(&ctx.rej) && ex < TW_EXIT_FAIL)
 		ex = TW_EXIT_FAIL;
 	free(quar_default);
-	if (paths != stdin_path)
-		free(paths);
+	free(paths);
 	pthread_mutex_destroy(&ctx.mu);
 	return ex;
 }
