@@ -72,6 +72,8 @@
 #include "index/store_int.h"
 
 enum tw_store_crash tw_store_test_crash_at = TW_STORE_CRASH_NONE;
+size_t tw_store_test_merge_fanin = 0;
+size_t tw_store_test_merge_peak = 0;
 
 #define MANIFEST_MAX (16u << 20)  /* cap on a MANIFEST file's size */
 #define SNAP_TRIES 8              /* snapshot retries when the MANIFEST moves underneath */
@@ -1788,24 +1790,56 @@ enum tw_rc tw_store_seal(struct tw_store *s, struct tw_err *err)
 
 /* ---- compaction --------------------------------------------------------------------------- */
 
+/* Memory of a compaction, bounded whatever the store size: a pass merges at most MERGE_FANIN
+ * inputs, each holding one decompressed block (fields + raw, ~2.5 MB at 1 MiB blocks); more small
+ * segments take more passes, an output becoming an input of a later pass. Each input is the
+ * merge's own handle on the file, closed and reopened every MERGE_REOPEN_BLOCKS blocks, so the
+ * mapped pages already read leave the resident set (a long merge reads every byte of up to
+ * max_bytes of inputs). 1M CloudTrail records in 327 segments: peak RSS 910 MB (all inputs at once)
+ * -> 162 MB (passes of 16), for 1.7x the time (records go through about three merges, not one). */
+#define MERGE_FANIN 16
+#define MERGE_REOPEN_BLOCKS 4
+
 /* One input of the k-way merge. */
 struct mcur {
-	struct tw_seg *seg;         /* the input (borrowed from s->segs) */
+	struct tw_seg *seg;         /* the input: the merge's own handle (not s->segs') */
+	uint64_t num;               /* its segment number (to reopen it) */
 	uint32_t next;              /* next record to fetch */
 	uint32_t n;                 /* records in seg */
+	uint32_t blk;               /* block of the last record fetched; UINT32_MAX before the first */
+	uint32_t blocks;            /* blocks entered since seg was (re)opened */
 	struct tw_seg_blockbuf bb;  /* its block cache (ev's strings point here) */
 	struct tw_arena a;          /* ev's resources */
 	struct tw_event ev;         /* the current record */
 	int has;                    /* 1 while ev is valid */
 };
 
-static enum tw_rc mcur_next(struct mcur *c, struct tw_err *err)
+/* Fetches the next record of c. The previous one is consumed (written out) by then, so entering a
+ * new block is when the handle may be reopened to drop the pages read so far. */
+static enum tw_rc mcur_next(struct mcur *c, const char *segdir, struct tw_err *err)
 {
 	enum tw_rc rc;
+	uint32_t b;
 
 	if (c->next >= c->n) {
 		c->has = 0;
 		return TW_OK;
+	}
+	b = tw_seg_block_of(c->seg, c->next);
+	if (b != c->blk) {
+		c->blk = b;
+		if (++c->blocks > MERGE_REOPEN_BLOCKS) {
+			tw_seg_close(c->seg);
+			c->seg = NULL;
+			c->bb.seg = NULL; /* the cached block belonged to the closed handle */
+			c->bb.frames = 0;
+			if ((rc = seg_open_num(segdir, c->num, &c->seg, err)))
+				return rc;
+			if (tw_seg_get_info(c->seg)->records != c->n)
+				return tw_err_set(err, TW_ECORRUPT, "%s: record count changed during compaction",
+						  tw_seg_path(c->seg));
+			c->blocks = 1;
+		}
 	}
 	tw_arena_reset(&c->a);
 	if ((rc = tw_seg_get(c->seg, c->next, &c->bb, &c->ev, &c->a, err)))
@@ -1827,11 +1861,17 @@ static enum tw_rc merge_group(struct tw_store *s, const size_t *idx, size_t k, u
 	if (!c)
 		return tw_err_set(err, TW_ENOMEM, "out of memory");
 	for (i = 0; i < k; i++) {
-		c[i].seg = s->segs[idx[i]].seg;
-		c[i].n = (uint32_t)tw_seg_get_info(c[i].seg)->records;
+		c[i].num = s->segs[idx[i]].num;
+		c[i].n = (uint32_t)tw_seg_get_info(s->segs[idx[i]].seg)->records;
+		c[i].blk = UINT32_MAX;
 		tw_seg_blockbuf_init(&c[i].bb);
 		tw_arena_init(&c[i].a, 4096, 0);
 	}
+	if (k > tw_store_test_merge_peak)
+		tw_store_test_merge_peak = k;
+	for (i = 0; i < k; i++)
+		if ((rc = seg_open_num(s->segdir, c[i].num, &c[i].seg, err)))
+			goto out;
 	seg_name(name, sizeof name, num);
 	if (!(path = path_join(s->segdir, name))) {
 		rc = tw_err_set(err, TW_ENOMEM, "out of memory");
@@ -1840,7 +1880,7 @@ static enum tw_rc merge_group(struct tw_store *s, const size_t *idx, size_t k, u
 	if ((rc = tw_segw_open(path, &s->o.seg, &w, err)))
 		goto out;
 	for (i = 0; i < k; i++)
-		if ((rc = mcur_next(&c[i], err)))
+		if ((rc = mcur_next(&c[i], s->segdir, err)))
 			goto out;
 	for (;;) {
 		struct mcur *best = NULL;
@@ -1850,7 +1890,7 @@ static enum tw_rc merge_group(struct tw_store *s, const size_t *idx, size_t k, u
 				best = &c[i];
 		if (!best)
 			break;
-		if ((rc = tw_segw_add(w, &best->ev, err)) || (rc = mcur_next(best, err)))
+		if ((rc = tw_segw_add(w, &best->ev, err)) || (rc = mcur_next(best, s->segdir, err)))
 			goto out;
 	}
 	rc = tw_segw_finish(w, NULL, err);
@@ -1860,6 +1900,7 @@ out:
 	for (i = 0; i < k; i++) {
 		tw_seg_blockbuf_free(&c[i].bb);
 		tw_arena_free(&c[i].a);
+		tw_seg_close(c[i].seg);
 	}
 	free(c);
 	free(path);
@@ -1868,8 +1909,8 @@ out:
 
 enum tw_rc tw_store_compact(struct tw_store *s, uint64_t max_bytes, uint64_t *merged, struct tw_err *err)
 {
-	uint64_t done = 0;
-	size_t *idx = NULL;
+	uint64_t done = 0, first;
+	size_t *idx = NULL, fanin;
 	uint64_t *drop = NULL;
 	enum tw_rc rc;
 
@@ -1877,6 +1918,8 @@ enum tw_rc tw_store_compact(struct tw_store *s, uint64_t max_bytes, uint64_t *me
 		return rc;
 	if (!max_bytes)
 		max_bytes = 512ull << 20;
+	fanin = tw_store_test_merge_fanin >= 2 ? tw_store_test_merge_fanin : MERGE_FANIN;
+	first = s->man.next_seg; /* this call's outputs are numbered from here */
 	for (;;) {
 		struct manifest nm = { 0 };
 		uint64_t sum = 0, num;
@@ -1897,6 +1940,8 @@ enum tw_rc tw_store_compact(struct tw_store *s, uint64_t max_bytes, uint64_t *me
 			if (b >= max_bytes / 4)
 				continue;
 			if (k >= 2 && sum + b > max_bytes)
+				break;
+			if (k >= fanin)
 				break;
 			idx[k] = i;
 			drop[k] = s->segs[i].num;
@@ -1927,10 +1972,11 @@ enum tw_rc tw_store_compact(struct tw_store *s, uint64_t max_bytes, uint64_t *me
 		}
 		if ((rc = sync_segs(s, err)))
 			goto fail;
-		for (i = 0; i < k; i++)
+		for (i = 0; i < k; i++) {
 			if ((rc = unlink_seg(s, drop[i], err)))
 				goto fail;
-		done += k;
+			done += drop[i] < first; /* count each segment of the store once, not the passes' */
+		}
 	}
 	goto out;
 fail:

@@ -5,6 +5,8 @@
 #ifndef TW_INDEX_STORE_INT_H
 #define TW_INDEX_STORE_INT_H
 
+#include <stddef.h>
+
 /* Points where tw_store_test_crash_at makes the writer stop (as if killed) and fail with TW_EIO. */
 enum tw_store_crash {
 	TW_STORE_CRASH_NONE = 0,
@@ -20,5 +22,13 @@ enum tw_store_crash {
 /* Test hook: the crash point the next writer operation stops at (then reset to NONE). Not
  * thread-safe; tests only. */
 extern enum tw_store_crash tw_store_test_crash_at;
+
+/* Test hook: the most segments one compaction pass merges at once (its fan-in); 0 = the built-in
+ * default (16). A larger group is merged in several passes, each output an input of a later one. */
+extern size_t tw_store_test_merge_fanin;
+
+/* Test probe: the most merge inputs (each with its decompressed-block buffer) alive at once in any
+ * compaction since the process started; tests reset it to 0 before compacting. */
+extern size_t tw_store_test_merge_peak;
 
 #endif

@@ -6,7 +6,8 @@
  * age and retention with an injected clock; stat; verify on clean and damaged stores; snapshots
  * surviving a seal and a compaction; a kill -9 loop; a reader thread opening snapshots while a
  * writer thread seals in the background and compacts; and a segment write that fails (RLIMIT_FSIZE
- * in a child, so it works as root) on the inline and the background seal path. Each test uses its
+ * in a child, so it works as root) on the inline and the background seal path; compaction in passes
+ * of bounded fan-in (40 segments, 4 at a time; a crash between passes). Each test uses its
  * own mkdtemp directory. */
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -1661,6 +1662,90 @@ Test(index_store, background_seal_that_cannot_be_written_stops_and_loses_nothing
 	seal(s);
 	cr_assert(!path_exists(t.dir, "wal.sealing"));
 	check_exact(t.dir, 420, 0);
+	check_verify_clean(t.dir);
+	cr_assert_eq(tw_store_close(s, &err), TW_OK, "%s", err.msg);
+	tdir_clean(&t);
+}
+
+/* ---- compaction in passes of bounded fan-in ------------------------------------------------ */
+
+/* 40 sealed segments of 30 records (ids 0..1199; the first 40 id-less ones split over 4 of them). */
+static struct tw_store *forty_segments(const char *dir, const struct tw_store_opts *o)
+{
+	struct tw_store *s = open_store(dir, o, NULL);
+	unsigned i;
+
+	for (i = 0; i < 40; i++) {
+		append_range(s, i * 30, i * 30 + 30, 0, 30, 0);
+		if (i % 10 == 0)
+			append_range(s, i, i + 10, 1, 10, 0);
+		seal(s);
+	}
+	cr_assert_eq(nsegs(dir), 40);
+	check_exact(dir, 1200, 40);
+	return s;
+}
+
+Test(index_store, compaction_with_fanin_four_merges_forty_segments_in_passes)
+{
+	struct tdir t;
+	struct tw_store_opts o;
+	struct tw_store *s;
+	struct tw_err err = { 0 };
+	uint64_t merged = 0;
+
+	tdir_make(&t);
+	small_opts(&o);
+	s = forty_segments(t.dir, &o);
+	tw_store_test_merge_fanin = 4;
+	tw_store_test_merge_peak = 0;
+	cr_assert_eq(tw_store_compact(s, 0, &merged, &err), TW_OK, "compact: %s", err.msg);
+	tw_store_test_merge_fanin = 0;
+	cr_assert_eq(tw_store_test_merge_peak, 4, "at most 4 inputs (blockbufs) alive at once, got %zu",
+		     tw_store_test_merge_peak);
+	cr_assert_eq(merged, 40, "each of the store's segments counted once, got %llu", (unsigned long long)merged);
+	cr_assert_eq(nsegs(t.dir), 1, "passes go on until one segment is left");
+	cr_assert_eq(seg_files(t.dir), 1, "inputs and intermediate outputs unlinked");
+	check_exact(t.dir, 1200, 40);
+	check_verify_clean(t.dir);
+	/* ids still deduplicated against the merged segment */
+	append_range(s, 1190, 1210, 0, 10, 10);
+	cr_assert_eq(tw_store_close(s, &err), TW_OK, "%s", err.msg);
+	check_exact(t.dir, 1210, 40);
+	tdir_clean(&t);
+}
+
+/* A crash between two passes (the first pass's MANIFEST swapped, its inputs not unlinked yet):
+ * the reopen removes the orphans, nothing is lost or doubled, and a new compaction finishes. */
+Test(index_store, compaction_crash_between_passes_loses_nothing)
+{
+	struct tdir t;
+	struct tw_store_opts o;
+	struct tw_store *s;
+	struct tw_store_recovery rec;
+	struct tw_err err = { 0 };
+	uint64_t merged = 0;
+
+	tdir_make(&t);
+	small_opts(&o);
+	s = forty_segments(t.dir, &o);
+	tw_store_test_merge_fanin = 4;
+	tw_store_test_crash_at = TW_STORE_CRASH_COMPACT_MANIFEST;
+	cr_assert_eq(tw_store_compact(s, 0, &merged, &err), TW_EIO);
+	tw_store_test_crash_at = TW_STORE_CRASH_NONE;
+	tw_store_close(s, NULL);
+	cr_assert_eq(nsegs(t.dir), 37, "first pass swapped in: 40 - 4 + 1");
+	check_exact(t.dir, 1200, 40);
+	s = open_store(t.dir, &o, &rec);
+	cr_assert_eq(rec.orphans_removed, 4);
+	tw_store_test_merge_peak = 0;
+	cr_assert_eq(tw_store_compact(s, 0, &merged, &err), TW_OK, "compact: %s", err.msg);
+	tw_store_test_merge_fanin = 0;
+	cr_assert_eq(tw_store_test_merge_peak, 4);
+	cr_assert_eq(merged, 37);
+	cr_assert_eq(nsegs(t.dir), 1);
+	cr_assert_eq(seg_files(t.dir), 1);
+	check_exact(t.dir, 1200, 40);
 	check_verify_clean(t.dir);
 	cr_assert_eq(tw_store_close(s, &err), TW_OK, "%s", err.msg);
 	tdir_clean(&t);
