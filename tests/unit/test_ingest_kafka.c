@@ -543,11 +543,18 @@ Test(ingest_kafka, commit_error_from_the_broker_rewinds_and_the_retry_commits, .
 	cr_assert_eq(rc, TW_EIO, "rc %d: %s", rc, err.msg);
 	cr_assert(strstr(err.msg, "commit"), "%s", err.msg);
 	cr_assert_eq(tw_test_kafka_committed(&tk, "g6", "t", 0), -1);
-	/* the batch comes again (twice delivered: the store dedups) and is committed */
-	poll_until(k, &sink, &rs, 4, &st, NULL);
-	cr_assert_eq(rs.n, 4);
-	cr_assert_str_eq(rs.v[2].id, "c-0");
-	cr_assert_str_eq(rs.v[3].id, "c-1");
+	/* The refused batch held c-0, and c-1 too unless the broker handed it over in a later fetch
+	 * (it does under load): either way the partition is read again from offset 0 (twice delivered:
+	 * the store dedups) and committed through offset 2. */
+	{
+		size_t n1 = rs.n;
+		cr_assert(n1 == 1 || n1 == 2, "first batch held %zu events", n1);
+		cr_assert_str_eq(rs.v[0].id, "c-0");
+		poll_until(k, &sink, &rs, n1 + 2, &st, NULL);
+		cr_assert_eq(rs.n, n1 + 2);
+		cr_assert_str_eq(rs.v[n1].id, "c-0");
+		cr_assert_str_eq(rs.v[n1 + 1].id, "c-1");
+	}
 	cr_assert_eq(tw_test_kafka_committed(&tk, "g6", "t", 0), 2);
 	tw_ingest_kafka_close(k);
 	free(rs.v);
