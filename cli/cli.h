@@ -179,4 +179,7 @@ enum tw_rc tw_cli_qfmt_chart(struct tw_cli_out *o, struct tw_qexec *x, int width
 /* ---- config.c: `trailwatch config check` ----------------------------------------------------- */
 int tw_cli_config(int argc, char **argv);
 
+/* ---- run.c: `trailwatch run`, the daemon loop --------------------------------------------------- */
+int tw_cli_run(int argc, char **argv);
+
 #endif
