@@ -2,7 +2,8 @@
 /* cli/run.c: `trailwatch run`, the daemon loop. Takes a batch from each Kafka source, makes it
  * durable in the store (the sink appends it; a store error fails the sink so the source commits
  * nothing), quarantines rejects, and only then lets the source commit its offsets. `files`
- * sources of a config are ingested once at start; `follow` sources are refused for now. Logs a
+ * sources of a config are ingested once at start; `follow` sources are polled in the loop (their
+ * checkpoint, STORE/follow-<source index>.checkpoint, advances after the store took a file). Logs a
  * status line per interval and broker state changes; SIGINT/SIGTERM end it after the current
  * batch, SIGHUP reopens the log file. */
 #include <errno.h>
@@ -14,12 +15,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
 #include "core/config.h"
 #include "index/store.h"
+#include "ingest/follow.h"
 #include "ingest/ingest.h"
 #include "ingest/kafka.h"
 
@@ -51,6 +54,14 @@ struct ksrc {
 	struct runlog *log;         /* for on_state / on_log */
 };
 
+/* One follow source. */
+struct fsrc {
+	struct tw_follow *f;       /* the source, NULL before open */
+	char name[64];             /* "sources[i] follow" for log lines */
+	struct tw_ingest_stats st; /* decode counters of its polls */
+	char lasterr[256];         /* last poll error logged (logged again only when it changes) */
+};
+
 /* The sink's state, shared by all sources. */
 struct runctx {
 	struct tw_store *store;     /* the writer */
@@ -66,12 +77,14 @@ static void usage(FILE *f)
 {
 	fputs("usage: trailwatch run --config FILE\n"
 	      "       trailwatch run --store DIR --kafka HOST:PORT --topic NAME [--topic NAME...] [--group ID]\n"
+	      "       trailwatch run --store DIR --follow DIR\n"
 	      "\n"
 	      "Runs the daemon loop: takes a batch of records from each Kafka source, makes it durable\n"
 	      "in the store, and only then commits the batch's offsets to the consumer group, so a crash\n"
 	      "replays at most one batch (and deduplication by event id makes the replay harmless).\n"
 	      "Rejected records go to DIR/quarantine.jsonl. 'files' sources of a config are ingested\n"
-	      "once at start; 'follow' sources are not supported yet.\n"
+	      "once at start; 'follow' sources are watched for complete new files, each recorded in\n"
+	      "DIR/follow-<source index>.checkpoint once stored, so it is ingested once across restarts.\n"
 	      "SIGINT/SIGTERM: finish the current batch, close the consumers and the store, exit 0.\n"
 	      "SIGHUP: reopen the log file (log.file of the config).\n"
 	      "\n"
@@ -82,6 +95,8 @@ static void usage(FILE *f)
 	      "  -T, --topic NAME           topic to consume (quick form; repeat for more)\n"
 	      "  -g, --group ID             consumer group (quick form; default trailwatch)\n"
 	      "  -X, --property KEY=VALUE   librdkafka property (quick form; repeat for more)\n"
+	      "      --follow DIR           follow a directory that grows (quick form; with or without\n"
+	      "                             --kafka); checkpoint DIR/follow-0.checkpoint of the store\n"
 	      "      --quarantine FILE      where rejected records go (default DIR/quarantine.jsonl)\n"
 	      "      --status-interval SEC  seconds between status lines on the log (default 60)\n"
 	      "  -h, --help                 this help\n"
@@ -405,6 +420,7 @@ struct runargs {
 	size_t nprops;                 /* entries in props */
 	const char *quar;              /* --quarantine */
 	unsigned status_s;             /* --status-interval */
+	const char *follow;            /* --follow DIR (quick form) */
 };
 
 static int parse_args(int argc, char **argv, struct runargs *a)
@@ -413,6 +429,7 @@ static int parse_args(int argc, char **argv, struct runargs *a)
 		{ "config", required_argument, NULL, 'c' },
 		{ "store", required_argument, NULL, 'S' },
 		{ "kafka", required_argument, NULL, 'k' },
+		{ "follow", required_argument, NULL, 'F' },
 		{ "topic", required_argument, NULL, 'T' },
 		{ "group", required_argument, NULL, 'g' },
 		{ "property", required_argument, NULL, 'X' },
@@ -437,6 +454,9 @@ static int parse_args(int argc, char **argv, struct runargs *a)
 			break;
 		case 'k':
 			a->kafka = optarg;
+			break;
+		case 'F':
+			a->follow = optarg;
 			break;
 		case 'T':
 			if (a->ntopics == MAX_TOPICS)
@@ -475,16 +495,24 @@ static int parse_args(int argc, char **argv, struct runargs *a)
 	if (optind < argc)
 		return tw_cli_usage_error(CMD, "unexpected argument '%s'", argv[optind]);
 	if (a->config) {
-		if (a->store || a->kafka || a->ntopics || a->group || a->nprops)
-			return tw_cli_usage_error(CMD, "--config excludes --store, --kafka, --topic, --group and -X");
+		if (a->store || a->kafka || a->ntopics || a->group || a->nprops || a->follow)
+			return tw_cli_usage_error(CMD, "--config excludes --store, --kafka, --topic, --group, -X and --follow");
 		return 0;
 	}
 	if (!a->store)
 		return tw_cli_usage_error(CMD, "--config FILE or --store DIR is required");
-	if (!a->kafka)
-		return tw_cli_usage_error(CMD, "--kafka HOST:PORT is required with --store");
-	if (!a->ntopics)
+	if (!a->kafka && !a->follow)
+		return tw_cli_usage_error(CMD, "--kafka HOST:PORT or --follow DIR is required with --store");
+	if (a->kafka && !a->ntopics)
 		return tw_cli_usage_error(CMD, "at least one --topic NAME is required with --kafka");
+	if (!a->kafka && (a->ntopics || a->group || a->nprops))
+		return tw_cli_usage_error(CMD, "--topic, --group and -X go with --kafka");
+	if (a->follow) {
+		struct stat sb;
+		if (stat(a->follow, &sb) != 0 || !S_ISDIR(sb.st_mode))
+			return tw_cli_usage_error(CMD, "--follow %s: %s", a->follow,
+						  errno ? strerror(errno) : "not a directory");
+	}
 	return 0;
 }
 
@@ -496,6 +524,8 @@ int tw_cli_run(int argc, char **argv)
 	struct runctx ctx;
 	struct ksrc *src = NULL;
 	size_t nsrc = 0;
+	struct fsrc *fol = NULL;
+	size_t nfol = 0;
 	struct tw_ingest_limits lim;
 	struct tw_store_opts sopts;
 	struct tw_store_recovery rec;
@@ -526,11 +556,16 @@ int tw_cli_run(int argc, char **argv)
 		}
 		for (size_t i = 0; i < cfg->nsources; i++) {
 			if (cfg->sources[i].type == TW_CONFIG_SRC_FOLLOW) {
-				fprintf(stderr, "trailwatch run: %s: $.sources[%zu]: 'follow' sources are not supported "
-						"yet (use 'files' for a one-time ingest, or 'trailwatch ingest')\n",
-					a.config, i);
-				tw_config_free(cfg);
-				return TW_EXIT_USAGE;
+				struct stat sb; /* checked before the store is locked for nothing */
+				errno = 0;
+				const char *fp = cfg->sources[i].follow.path;
+				if (stat(fp, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+					fprintf(stderr, "trailwatch run: %s: $.sources[%zu].follow.path: %s: %s\n", a.config,
+						i, fp, errno ? strerror(errno) : "not a directory");
+					tw_config_free(cfg);
+					return TW_EXIT_USAGE;
+				}
+				nfol++;
 			}
 			if (cfg->sources[i].type == TW_CONFIG_SRC_KAFKA)
 				nsrc++;
@@ -543,7 +578,8 @@ int tw_cli_run(int argc, char **argv)
 		lim.max_inflated = cfg->limits.max_inflated;
 		lim.threads = (unsigned)cfg->limits.threads;
 	} else {
-		nsrc = 1;
+		nsrc = a.kafka ? 1 : 0;
+		nfol = a.follow ? 1 : 0;
 		dir = a.store;
 	}
 
@@ -586,7 +622,7 @@ int tw_cli_run(int argc, char **argv)
 				goto out;
 			j++;
 		}
-	} else {
+	} else if (a.kafka) {
 		struct tw_kafka_opts ko;
 
 		snprintf(src[0].name, sizeof src[0].name, "kafka");
@@ -661,16 +697,70 @@ int tw_cli_run(int argc, char **argv)
 		       (unsigned long long)(ctx.stored - before), (unsigned long long)st.quarantined);
 	}
 
-	logmsg(&lg, TW_CONFIG_LOG_INFO, "running: store %s, %zu kafka source%s", dir, nsrc, nsrc == 1 ? "" : "s");
+	/* follow sources: their checkpoints live in the store directory, which exists now */
+	fol = calloc(nfol ? nfol : 1, sizeof *fol);
+	if (!fol) {
+		fprintf(stderr, "trailwatch run: out of memory\n");
+		ex = TW_EXIT_FAIL;
+		goto out;
+	}
+	for (size_t i = 0, j = 0; cfg && i < cfg->nsources && !g_stop; i++) {
+		const struct tw_config_follow *fc = &cfg->sources[i].follow;
+		struct tw_follow_opts fo;
+		char ck[4096];
+		enum tw_rc rc;
+
+		if (cfg->sources[i].type != TW_CONFIG_SRC_FOLLOW)
+			continue;
+		snprintf(fol[j].name, sizeof fol[j].name, "sources[%zu] follow", i);
+		if (snprintf(ck, sizeof ck, "%s/follow-%zu.checkpoint", dir, i) >= (int)sizeof ck) {
+			fprintf(stderr, "trailwatch run: %s: store path too long\n", fol[j].name);
+			ex = TW_EXIT_USAGE;
+			goto out;
+		}
+		memset(&fo, 0, sizeof fo);
+		fo.rescan_ms = fc->rescan_ms;
+		tw_err_clear(&err);
+		rc = tw_ingest_follow_open(fc->path, ck, &fo, &fol[j].f, &err);
+		if (rc != TW_OK) {
+			fprintf(stderr, "trailwatch run: %s: %s\n", fol[j].name, err.msg);
+			ex = rc == TW_ENOENT || rc == TW_EINVAL ? TW_EXIT_USAGE : TW_EXIT_FAIL;
+			goto out;
+		}
+		j++;
+	}
+	if (!cfg && a.follow && !g_stop) {
+		struct tw_follow_opts fo;
+		char ck[4096];
+		enum tw_rc rc;
+
+		snprintf(fol[0].name, sizeof fol[0].name, "follow");
+		if (snprintf(ck, sizeof ck, "%s/follow-0.checkpoint", dir) >= (int)sizeof ck) {
+			fprintf(stderr, "trailwatch run: follow: store path too long\n");
+			ex = TW_EXIT_USAGE;
+			goto out;
+		}
+		memset(&fo, 0, sizeof fo);
+		tw_err_clear(&err);
+		rc = tw_ingest_follow_open(a.follow, ck, &fo, &fol[0].f, &err);
+		if (rc != TW_OK) {
+			fprintf(stderr, "trailwatch run: follow: %s\n", err.msg);
+			ex = rc == TW_ENOENT || rc == TW_EINVAL ? TW_EXIT_USAGE : TW_EXIT_FAIL;
+			goto out;
+		}
+	}
+
+	logmsg(&lg, TW_CONFIG_LOG_INFO, "running: store %s, %zu kafka source%s, %zu follow source%s", dir, nsrc,
+	       nsrc == 1 ? "" : "s", nfol, nfol == 1 ? "" : "s");
 	t_last = tw_cli_now();
 	next_status = t_last + a.status_s;
 	while (!g_stop && !ctx.store_failed && !ctx.quar_failed) {
-		int timeout = nsrc ? POLL_MS / (int)nsrc : POLL_MS, failed = 0;
+		int timeout = nsrc + nfol ? POLL_MS / (int)(nsrc + nfol) : POLL_MS, failed = 0;
 		double now;
 
 		if (timeout < 20)
 			timeout = 20;
-		if (!nsrc) {
+		if (!nsrc && !nfol) {
 			struct timespec ts = { 0, POLL_MS * 1000000L };
 			nanosleep(&ts, NULL);
 		}
@@ -690,6 +780,22 @@ int tw_cli_run(int argc, char **argv)
 				snprintf(src[i].lasterr, sizeof src[i].lasterr, "%s", err.msg);
 			}
 		}
+		for (size_t i = 0; i < nfol && !g_stop && !ctx.store_failed && !ctx.quar_failed; i++) {
+			enum tw_rc rc;
+
+			tw_err_clear(&err);
+			rc = tw_ingest_follow_poll(fol[i].f, &lim, &sink, &fol[i].st, timeout, &err);
+			if (rc == TW_OK) {
+				fol[i].lasterr[0] = 0;
+				continue;
+			}
+			failed = 1;
+			if (!ctx.store_failed && !ctx.quar_failed && strcmp(fol[i].lasterr, err.msg)) {
+				/* an unreadable file or the checkpoint: the file is tried again later */
+				logmsg(&lg, TW_CONFIG_LOG_ERROR, "%s: %s (retrying)", fol[i].name, err.msg);
+				snprintf(fol[i].lasterr, sizeof fol[i].lasterr, "%s", err.msg);
+			}
+		}
 		if (failed && !g_stop) { /* a failing poll may return at once: do not spin */
 			struct timespec ts = { 0, 500 * 1000000L };
 			nanosleep(&ts, NULL);
@@ -703,6 +809,8 @@ int tw_cli_run(int argc, char **argv)
 			uint64_t ev = 0, q = ctx.rej.n;
 			for (size_t i = 0; i < nsrc; i++)
 				ev += total_events(&src[i].st);
+			for (size_t i = 0; i < nfol; i++)
+				ev += total_events(&fol[i].st);
 			status_line(&lg, &ctx, dir, src, nsrc, ev, q, now > t_last ? (double)(ev - ev_last) / (now - t_last) : 0);
 			ev_last = ev;
 			t_last = now;
@@ -725,6 +833,9 @@ out:
 	for (size_t i = 0; src && i < nsrc; i++)
 		ksrc_free(&src[i]);
 	free(src);
+	for (size_t i = 0; fol && i < nfol; i++)
+		tw_ingest_follow_close(fol[i].f);
+	free(fol);
 	if (ctx.store) {
 		tw_err_clear(&err);
 		if (tw_store_close(ctx.store, &err) != TW_OK && ex < TW_EXIT_FAIL) {
