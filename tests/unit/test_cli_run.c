@@ -384,3 +384,89 @@ Test(cli_run, follow_quick_form_stores_new_files_once_across_restarts, .timeout 
 	free(store);
 	tw_test_tmpdir_free(tmp);
 }
+
+/* Crash safety: `trailwatch run` is SIGKILLed K times at seeded random moments (during the start
+ * and group join, or a random 0-100 ms after the store has grown, i.e. around the commit), with more
+ * events produced between some kills. A last run then stores everything and stops with SIGTERM.
+ * Nothing lost: the store holds exactly every distinct eventID produced (they are all distinct, so
+ * a count below the total is a loss and above it a duplicate the dedup missed), `store verify`
+ * passes after the kills, and the group's committed offset is the total number of messages. */
+Test(cli_run, sigkill_restarts_lose_and_duplicate_nothing, .timeout = 90, .fini = kill_child)
+{
+	enum { N0 = 3000, K = 5 };
+	unsigned int seed = 20261121u;
+	struct tw_test_kafka tk;
+	char *tmp = tw_test_tmpdir();
+	char *store = tw_test_join(tmp, "store");
+	char *logf = tw_test_join(tmp, "run.log");
+	const char *argv[] = { tw_test_bin(), "run", "--store", store, "--kafka", NULL, "--topic", "t",
+			       "--group", "g", "-X", "session.timeout.ms=4000", "-X", "heartbeat.interval.ms=500",
+			       "--status-interval", "1", NULL };
+	int total = N0, mid_stream_kills = 0;
+	pid_t pid;
+	int st;
+
+	tw_test_kafka_start(&tk, 1);
+	argv[5] = tk.brokers;
+	tw_test_kafka_topic(&tk, "t", 1);
+	produce_events(&tk, "t", 0, N0);
+
+	for (int k = 0; k < K; k++) {
+		long long before = store_records(store);
+
+		if (before < 0) /* no store yet */
+			before = 0;
+		pid = spawn(argv, logf);
+		if (k % 2 == 1 || before >= total) {
+			/* a crash while starting: opening the store, joining the group */
+			nap_ms(10 + (long)(rand_r(&seed) % 291));
+		} else {
+			/* a crash mid-stream: once the store has grown, after a random 0-100 ms */
+			long long n = wait_records(pid, store, before + 1, 15, logf);
+			cr_assert_gt(n, before, "round %d: no progress within 15 s (store %lld)", k, n);
+			nap_ms((long)(rand_r(&seed) % 101));
+			mid_stream_kills++;
+		}
+		kill(pid, SIGKILL);
+		cr_assert_eq(waitpid(pid, &st, 0), pid);
+		g_child = 0;
+		cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "round %d: the run ended by itself (%d)", k, st);
+		cr_log_info("round %d: killed with %lld of %d records stored, committed offset %lld", k,
+			    store_records(store), total, (long long)tw_test_kafka_committed(&tk, "g", "t", 0));
+		if (rand_r(&seed) % 2) {
+			int more = 100 + (int)(rand_r(&seed) % 400);
+			produce_events(&tk, "t", total, more);
+			total += more;
+		}
+	}
+	cr_assert_geq(mid_stream_kills, 2, "too few kills while consuming");
+
+	{ /* the store is consistent after the crashes, before any clean run */
+		const char *va[] = { tw_test_bin(), "store", "verify", store, NULL };
+		struct tw_test_run r;
+		tw_test_run(&r, NULL, va);
+		cr_assert_eq(r.status, 0, "store verify after the kills: %s%s", r.out, r.err);
+		tw_test_run_free(&r);
+	}
+
+	pid = spawn(argv, logf);
+	cr_assert_eq(wait_records(pid, store, total, 30, logf), total, "records after the last run");
+	/* the batch that completed the store is committed once the status line shows lag 0 */
+	cr_assert(wait_log(logf, "t/0=0", 10), "no status line with lag t/0=0 in the log");
+	kill(pid, SIGTERM);
+	cr_assert_eq(wait_exit(pid, 10), 0, "exit status of the last run");
+	cr_assert_eq(store_records(store), total, "store records (a duplicate would make more)");
+	cr_assert_eq(tw_test_kafka_committed(&tk, "g", "t", 0), total, "committed offset");
+	{
+		const char *va[] = { tw_test_bin(), "store", "verify", store, NULL };
+		struct tw_test_run r;
+		tw_test_run(&r, NULL, va);
+		cr_assert_eq(r.status, 0, "store verify at the end: %s%s", r.out, r.err);
+		tw_test_run_free(&r);
+	}
+
+	tw_test_kafka_stop(&tk);
+	free(logf);
+	free(store);
+	tw_test_tmpdir_free(tmp);
+}
