@@ -786,7 +786,10 @@ enum tw_rc tw_ingest_kafka_lag(struct tw_kafka *k, struct tw_kafka_lag *out, siz
 		if (l->lag < 0)
 			l->lag = 0;
 	}
-	set_state(k, 0, "lag query answered");
+	/* With nothing assigned no broker was asked: librdkafka answers locally, so that says
+	 * nothing about the cluster being reachable. */
+	if (parts->cnt)
+		set_state(k, 0, "lag query answered");
 out:
 	rd_kafka_topic_partition_list_destroy(parts);
 	return rc;
