@@ -30,6 +30,7 @@ enum tw_exit {
 int tw_cli_decode(int argc, char **argv);
 int tw_cli_ingest(int argc, char **argv);
 int tw_cli_store(int argc, char **argv);
+int tw_cli_status(int argc, char **argv);
 
 /* ---- args.c: argument helpers ---------------------------------------------------------------- */
 

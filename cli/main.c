@@ -21,7 +21,8 @@ static const struct command commands[] = {
 	{ "query", tw_cli_query, "run a query (filter, stats, sort...) over one or more stores" },
 	{ "who", tw_cli_who, "who touched a resource (bucket, role, key, instance, ARN)" },
 	{ "what", tw_cli_what, "what a principal did: an hourly timeline, then the events" },
-	{ "run", tw_cli_run, "the daemon: consume Kafka sources into the store, commit after each durable batch" },
+	{ "run", tw_cli_run, "the daemon: consume Kafka topics and growing directories into the store" },
+	{ "status", tw_cli_status, "what the daemon writing a store last reported: events/s, lag, quarantined" },
 	{ "config", tw_cli_config, "check the configuration file of 'trailwatch run' (config check FILE)" },
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

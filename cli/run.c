@@ -7,6 +7,7 @@
  * status line per interval and broker state changes; SIGINT/SIGTERM end it after the current
  * batch, SIGHUP reopens the log file. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
@@ -19,6 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "cli/cli.h"
 #include "core/config.h"
 #include "index/store.h"
@@ -29,6 +32,8 @@
 #define CMD "run"
 #define MAX_TOPICS 64     /* --topic given at most this many times */
 #define MAX_LAG 256       /* partitions reported per source in the status line */
+#define STATUS_FILE_S 5.0 /* DIR/status.json is rewritten this often (seconds) */
+#define EXIT_CHECK_S 0.5  /* --exit-at-end looks at the lag this often (seconds) */
 #define POLL_MS 200       /* how long one poll of all sources may wait: bounds the stop latency */
 
 static volatile sig_atomic_t g_stop; /* SIGINT / SIGTERM seen */
@@ -71,6 +76,10 @@ struct runctx {
 	int store_failed;           /* tw_store_append failed: the run must stop */
 	int quar_failed;            /* the quarantine file could not be written */
 	struct tw_err serr;         /* the error behind store_failed / quar_failed */
+	uint64_t appends;           /* batches appended */
+	uint64_t kill_after_store;  /* test hook TRAILWATCH_TEST_KILL_AFTER_STORE=N: SIGKILL ourselves
+	                             * right after the Nth durable append, before the source is
+	                             * acknowledged (0 = off); the crash tests aim at that window */
 };
 
 static void usage(FILE *f)
@@ -98,7 +107,12 @@ static void usage(FILE *f)
 	      "      --follow DIR           follow a directory that grows (quick form; with or without\n"
 	      "                             --kafka); checkpoint DIR/follow-0.checkpoint of the store\n"
 	      "      --quarantine FILE      where rejected records go (default DIR/quarantine.jsonl)\n"
-	      "      --status-interval SEC  seconds between status lines on the log (default 60)\n"
+	      "      --batch-events N       a Kafka batch closes at N events (quick form; default 4096)\n"
+	      "      --status-interval SEC  seconds between status lines on the log (default 60); the\n"
+	      "                             same figures go to DIR/status.json every few seconds\n"
+	      "                             ('trailwatch status --store DIR' shows them)\n"
+	      "      --exit-at-end          exit 0 once every assigned Kafka partition is caught up\n"
+	      "                             (lag 0 after the commit), like kcat -e: for backfills\n"
 	      "  -h, --help                 this help\n"
 	      "\n"
 	      "exit codes: 0 stopped by a signal; 2 usage or configuration error;\n"
@@ -235,6 +249,8 @@ static enum tw_rc on_batch(void *vctx, struct tw_batch *batch, struct tw_err *er
 	}
 	ctx->stored += res.stored;
 	ctx->duplicates += res.duplicates;
+	if (ctx->kill_after_store && ++ctx->appends == ctx->kill_after_store)
+		raise(SIGKILL); /* test hook: die between the durable store and the acknowledgement */
 	return TW_OK;
 }
 
@@ -367,43 +383,136 @@ static uint64_t total_events(const struct tw_ingest_stats *st)
 
 /* ---- status ------------------------------------------------------------------------------------- */
 
-static void status_line(struct runlog *lg, struct runctx *ctx, const char *dir, struct ksrc *src, size_t nsrc,
-			uint64_t events, uint64_t quarantined, double rate)
+/* One status sample: the log line and DIR/status.json (read by `trailwatch status`) say the same. */
+struct status {
+	double rate;            /* events/s since the previous sample */
+	uint64_t events;        /* events decoded by all sources */
+	uint64_t quarantined;   /* records in the quarantine */
+	int have_store;         /* ss is valid */
+	struct tw_store_stats ss; /* the store on disk */
+	int caught_up;          /* every Kafka source has partitions and zero lag on each */
+	const char *state;      /* "running", or "stopped" for the last sample of a run */
+};
+
+static void json_set(json_t *o, const char *k, json_t *v)
+{
+	if (v)
+		json_object_set_new(o, k, v);
+}
+
+/* Writes DIR/status.json atomically (temp file + rename): readers see a whole sample or the previous
+ * one. Failures are logged once per run, never fatal: the status is a courtesy. */
+static void status_write(struct runlog *lg, const char *dir, json_t *doc)
+{
+	static int warned;
+	char path[4096], tmp[4096];
+	char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	int fd = -1, ok = 0;
+
+	if (text && snprintf(path, sizeof path, "%s/status.json", dir) < (int)sizeof path &&
+	    snprintf(tmp, sizeof tmp, "%s/status.json.tmp", dir) < (int)sizeof tmp &&
+	    (fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) >= 0) {
+		size_t n = strlen(text);
+		ok = write(fd, text, n) == (ssize_t)n && write(fd, "\n", 1) == 1;
+		ok = !close(fd) && ok && !rename(tmp, path);
+	}
+	if (!ok && !warned) {
+		warned = 1;
+		logmsg(lg, TW_CONFIG_LOG_WARN, "%s/status.json: cannot write: %s (trailwatch status will be stale)",
+		       dir, strerror(errno));
+	}
+	free(text);
+}
+
+/* Takes a sample: store stats and the lag of every Kafka source; logs the status line when log is
+ * set, and rewrites DIR/status.json. Returns the sample's caught_up. */
+static int status_sample(struct runlog *lg, int log, struct runctx *ctx, const char *dir, struct ksrc *src,
+			 size_t nsrc, struct status *s)
 {
 	static struct tw_kafka_lag lag[MAX_LAG];
-	struct tw_store_stats ss;
 	struct tw_err err;
 	struct tw_buf line;
 	char num[64];
+	json_t *doc = json_object(), *jsrc = json_array();
 	size_t n;
 
 	tw_buf_init(&line, 64 * 1024);
 	tw_err_clear(&err);
-	snprintf(num, sizeof num, "%.1f", rate);
+	s->have_store = tw_store_stat(dir, &s->ss, &err) == TW_OK;
+	s->caught_up = nsrc > 0;
+	snprintf(num, sizeof num, "%.1f", s->rate);
 	(void)tw_buf_printf(&line, &err, "status: %s events/s, %llu events, %llu stored, %llu duplicates, "
-					"%llu quarantined", num, (unsigned long long)events,
+					"%llu quarantined", num, (unsigned long long)s->events,
 			    (unsigned long long)ctx->stored, (unsigned long long)ctx->duplicates,
-			    (unsigned long long)quarantined);
-	if (tw_store_stat(dir, &ss, &err) == TW_OK)
-		(void)tw_buf_printf(&line, &err, ", store %llu records", (unsigned long long)ss.records);
+			    (unsigned long long)s->quarantined);
+	if (s->have_store)
+		(void)tw_buf_printf(&line, &err, ", store %llu records", (unsigned long long)s->ss.records);
 	for (size_t i = 0; i < nsrc; i++) {
+		json_t *js = json_object(), *jl = json_array();
+		enum tw_rc rc;
+
 		tw_err_clear(&err);
-		enum tw_rc rc = tw_ingest_kafka_lag(src[i].k, lag, MAX_LAG, &n, 1000, &err);
+		rc = tw_ingest_kafka_lag(src[i].k, lag, MAX_LAG, &n, 1000, &err);
+		json_set(js, "name", json_string(src[i].name));
 		if (rc != TW_OK && rc != TW_ELIMIT) {
 			(void)tw_buf_printf(&line, &err, ", %s lag unknown (%s)", src[i].name, err.msg);
+			json_set(js, "error", json_string(err.msg));
+			json_decref(jl);
+			json_array_append_new(jsrc, js);
+			s->caught_up = 0;
 			continue;
 		}
 		(void)tw_buf_printf(&line, &err, ", %s lag", src[i].name);
-		if (!n)
+		if (!n) {
 			(void)tw_buf_printf(&line, &err, " (no partition assigned)");
-		for (size_t j = 0; j < n; j++)
+			s->caught_up = 0;
+		}
+		for (size_t j = 0; j < n; j++) {
+			json_t *jp = json_object();
 			(void)tw_buf_printf(&line, &err, " %s/%d=%lld", lag[j].topic, (int)lag[j].partition,
 					    (long long)lag[j].lag);
-		if (rc == TW_ELIMIT)
+			json_set(jp, "topic", json_string(lag[j].topic));
+			json_set(jp, "partition", json_integer(lag[j].partition));
+			json_set(jp, "committed", json_integer(lag[j].committed));
+			json_set(jp, "high", json_integer(lag[j].high));
+			json_set(jp, "lag", json_integer(lag[j].lag));
+			json_array_append_new(jl, jp);
+			if (lag[j].lag)
+				s->caught_up = 0;
+		}
+		if (rc == TW_ELIMIT) {
 			(void)tw_buf_printf(&line, &err, " ...");
+			s->caught_up = 0;
+		}
+		json_set(js, "partitions", jl);
+		json_array_append_new(jsrc, js);
 	}
-	logmsg(lg, TW_CONFIG_LOG_INFO, "%.*s", (int)line.n, line.p ? line.p : "");
+	if (log)
+		logmsg(lg, TW_CONFIG_LOG_INFO, "%.*s", (int)line.n, line.p ? line.p : "");
+	if (doc) {
+		struct timespec now;
+		clock_gettime(CLOCK_REALTIME, &now);
+		json_set(doc, "time_ms", json_integer((json_int_t)now.tv_sec * 1000 + now.tv_nsec / 1000000));
+		json_set(doc, "pid", json_integer(getpid()));
+		json_set(doc, "state", json_string(s->state ? s->state : "running"));
+		json_set(doc, "events_per_s", json_real(s->rate));
+		json_set(doc, "events", json_integer((json_int_t)s->events));
+		json_set(doc, "stored", json_integer((json_int_t)ctx->stored));
+		json_set(doc, "duplicates", json_integer((json_int_t)ctx->duplicates));
+		json_set(doc, "quarantined", json_integer((json_int_t)s->quarantined));
+		if (s->have_store) {
+			json_set(doc, "store_records", json_integer((json_int_t)s->ss.records));
+			json_set(doc, "store_bytes", json_integer((json_int_t)s->ss.bytes_total));
+		}
+		json_set(doc, "caught_up", json_boolean(s->caught_up));
+		json_set(doc, "kafka", jsrc);
+		jsrc = NULL;
+		status_write(lg, dir, doc);
+	}
+	json_decref(jsrc);
+	json_decref(doc);
 	tw_buf_free(&line);
+	return s->caught_up;
 }
 
 /* ---- the command ------------------------------------------------------------------------------- */
@@ -421,6 +530,8 @@ struct runargs {
 	const char *quar;              /* --quarantine */
 	unsigned status_s;             /* --status-interval */
 	const char *follow;            /* --follow DIR (quick form) */
+	unsigned batch_events;         /* --batch-events N (quick form); 0 = the source's default */
+	int exit_at_end;               /* --exit-at-end: stop once every Kafka partition is caught up */
 };
 
 static int parse_args(int argc, char **argv, struct runargs *a)
@@ -435,6 +546,8 @@ static int parse_args(int argc, char **argv, struct runargs *a)
 		{ "property", required_argument, NULL, 'X' },
 		{ "quarantine", required_argument, NULL, 'Q' },
 		{ "status-interval", required_argument, NULL, 'i' },
+		{ "batch-events", required_argument, NULL, 'b' },
+		{ "exit-at-end", no_argument, NULL, 'e' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -485,6 +598,13 @@ static int parse_args(int argc, char **argv, struct runargs *a)
 				return tw_cli_usage_error(CMD, "--status-interval: expected seconds in 1..86400, got '%s'",
 							  optarg);
 			break;
+		case 'b':
+			if (tw_cli_parse_uint(optarg, 1, 1000000, &a->batch_events))
+				return tw_cli_usage_error(CMD, "--batch-events: expected 1..1000000, got '%s'", optarg);
+			break;
+		case 'e':
+			a->exit_at_end = 1;
+			break;
 		case 'h':
 			usage(stdout);
 			return -1;
@@ -495,8 +615,9 @@ static int parse_args(int argc, char **argv, struct runargs *a)
 	if (optind < argc)
 		return tw_cli_usage_error(CMD, "unexpected argument '%s'", argv[optind]);
 	if (a->config) {
-		if (a->store || a->kafka || a->ntopics || a->group || a->nprops || a->follow)
-			return tw_cli_usage_error(CMD, "--config excludes --store, --kafka, --topic, --group, -X and --follow");
+		if (a->store || a->kafka || a->ntopics || a->group || a->nprops || a->follow || a->batch_events)
+			return tw_cli_usage_error(CMD, "--config excludes --store, --kafka, --topic, --group, -X, "
+						       "--batch-events and --follow");
 		return 0;
 	}
 	if (!a->store)
@@ -505,8 +626,8 @@ static int parse_args(int argc, char **argv, struct runargs *a)
 		return tw_cli_usage_error(CMD, "--kafka HOST:PORT or --follow DIR is required with --store");
 	if (a->kafka && !a->ntopics)
 		return tw_cli_usage_error(CMD, "at least one --topic NAME is required with --kafka");
-	if (!a->kafka && (a->ntopics || a->group || a->nprops))
-		return tw_cli_usage_error(CMD, "--topic, --group and -X go with --kafka");
+	if (!a->kafka && (a->ntopics || a->group || a->nprops || a->batch_events))
+		return tw_cli_usage_error(CMD, "--topic, --group, -X and --batch-events go with --kafka");
 	if (a->follow) {
 		struct stat sb;
 		if (stat(a->follow, &sb) != 0 || !S_ISDIR(sb.st_mode))
@@ -535,8 +656,9 @@ int tw_cli_run(int argc, char **argv)
 	char *quar_default = NULL;
 	int ex = TW_EXIT_OK, log_ok = 0, rej_ok = 0;
 	int64_t retain_ms = 0;
-	double t_last, next_status;
+	double t_last, next_status, next_file;
 	uint64_t ev_last = 0;
+	struct status sample;
 
 	if ((ex = parse_args(argc, argv, &a)) != 0)
 		return ex < 0 ? TW_EXIT_OK : ex;
@@ -544,6 +666,11 @@ int tw_cli_run(int argc, char **argv)
 	memset(&rec, 0, sizeof rec);
 	tw_err_clear(&err);
 	tw_err_clear(&ctx.serr);
+	{
+		const char *hook = getenv("TRAILWATCH_TEST_KILL_AFTER_STORE");
+		if (hook && *hook)
+			ctx.kill_after_store = strtoull(hook, NULL, 10);
+	}
 	tw_ingest_limits_default(&lim);
 	tw_store_opts_default(&sopts);
 	g_stop = 0;
@@ -633,6 +760,7 @@ int tw_cli_run(int argc, char **argv)
 		ko.props = a.props;
 		ko.nprops = a.nprops;
 		ko.ntopics = a.ntopics;
+		ko.batch_max_events = a.batch_events;
 		if ((ex = ksrc_open(&src[0], &ko, &lg)) != TW_EXIT_OK)
 			goto out;
 	}
@@ -754,6 +882,8 @@ int tw_cli_run(int argc, char **argv)
 	       nsrc == 1 ? "" : "s", nfol, nfol == 1 ? "" : "s");
 	t_last = tw_cli_now();
 	next_status = t_last + a.status_s;
+	next_file = t_last;
+	memset(&sample, 0, sizeof sample);
 	while (!g_stop && !ctx.store_failed && !ctx.quar_failed) {
 		int timeout = nsrc + nfol ? POLL_MS / (int)(nsrc + nfol) : POLL_MS, failed = 0;
 		double now;
@@ -805,18 +935,35 @@ int tw_cli_run(int argc, char **argv)
 			log_reopen(&lg);
 		}
 		now = tw_cli_now();
-		if (now >= next_status) {
-			uint64_t ev = 0, q = ctx.rej.n;
+		/* the log line every --status-interval; DIR/status.json every STATUS_FILE_S; with
+		 * --exit-at-end the lag is looked at every EXIT_CHECK_S */
+		if (now >= next_status || now >= next_file) {
+			int log = now >= next_status;
+			uint64_t ev = 0;
 			for (size_t i = 0; i < nsrc; i++)
 				ev += total_events(&src[i].st);
 			for (size_t i = 0; i < nfol; i++)
 				ev += total_events(&fol[i].st);
-			status_line(&lg, &ctx, dir, src, nsrc, ev, q, now > t_last ? (double)(ev - ev_last) / (now - t_last) : 0);
+			sample.events = ev;
+			sample.quarantined = ctx.rej.n;
+			sample.rate = now > t_last ? (double)(ev - ev_last) / (now - t_last) : 0;
+			status_sample(&lg, log, &ctx, dir, src, nsrc, &sample);
 			ev_last = ev;
 			t_last = now;
-			next_status = now + a.status_s;
+			if (log)
+				next_status = now + a.status_s;
+			next_file = now + (a.exit_at_end ? EXIT_CHECK_S : STATUS_FILE_S);
+			if (a.exit_at_end && sample.caught_up) {
+				logmsg(&lg, TW_CONFIG_LOG_INFO, "every partition is caught up (--exit-at-end)");
+				break;
+			}
 		}
+
 	}
+	sample.state = ctx.store_failed || ctx.quar_failed ? "failed" : "stopped";
+	sample.quarantined = ctx.rej.n;
+	sample.rate = 0;
+	status_sample(&lg, 0, &ctx, dir, src, nsrc, &sample);
 	if (ctx.store_failed || ctx.quar_failed) {
 		logmsg(&lg, TW_CONFIG_LOG_ERROR, "%s", ctx.serr.msg);
 		if (ctx.store_failed)

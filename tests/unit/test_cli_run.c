@@ -470,3 +470,144 @@ Test(cli_run, sigkill_restarts_lose_and_duplicate_nothing, .timeout = 90, .fini 
 	free(store);
 	tw_test_tmpdir_free(tmp);
 }
+
+/* The replay window: the daemon dies (SIGKILL, from its test hook) right after a batch became
+ * durable in the store and before the Kafka offsets of that batch were committed. Each death is
+ * checked to have landed in the window (the store holds more records than the committed offset
+ * says were acknowledged); the restart reads the unacknowledged batch again and dedup absorbs it,
+ * so the final store holds every event exactly once and the committed offset is the total. */
+Test(cli_run, sigkill_between_store_and_commit_replays_without_duplicates, .timeout = 90, .fini = kill_child)
+{
+	enum { N0 = 2000 };
+	struct tw_test_kafka tk;
+	char *tmp = tw_test_tmpdir();
+	char *store = tw_test_join(tmp, "store");
+	char *logf = tw_test_join(tmp, "run.log");
+	const char *argv[] = { tw_test_bin(), "run", "--store", store, "--kafka", NULL, "--topic", "t",
+			       "--group", "g", "-X", "session.timeout.ms=4000", "-X", "heartbeat.interval.ms=500",
+			       "--status-interval", "1", "--batch-events", "500", NULL };
+	const char *hooks[] = { "1", "2", "1", "3" };
+	int total = N0, window_hits = 0;
+	pid_t pid;
+	int st;
+
+	tw_test_kafka_start(&tk, 1);
+	argv[5] = tk.brokers;
+	tw_test_kafka_topic(&tk, "t", 1);
+	produce_events(&tk, "t", 0, N0);
+
+	for (size_t k = 0; k < sizeof hooks / sizeof hooks[0]; k++) {
+		long long stored;
+		int64_t committed;
+
+		setenv("TRAILWATCH_TEST_KILL_AFTER_STORE", hooks[k], 1);
+		pid = spawn(argv, logf);
+		unsetenv("TRAILWATCH_TEST_KILL_AFTER_STORE");
+		{ /* bounded: a run that never reaches its Nth batch must fail the test, not hang it */
+			double end = now_s() + 30;
+			pid_t w;
+			while ((w = waitpid(pid, &st, WNOHANG)) == 0 && now_s() < end)
+				nap_ms(20);
+			cr_assert_eq(w, pid, "round %zu: the run did not reach batch %s within 30 s", k, hooks[k]);
+		}
+		g_child = 0;
+		cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "round %zu: the run did not die in the hook (%d)",
+			  k, st);
+		if (k == 0) { /* `trailwatch status` sees that the daemon is gone */
+			const char *sa[] = { tw_test_bin(), "status", "--store", store, NULL };
+			struct tw_test_run r;
+			tw_test_run(&r, NULL, sa);
+			cr_assert_eq(r.status, 1, "status after a crash: exit %d\n%s%s", r.status, r.out, r.err);
+			cr_assert(strstr(r.out, "not running (crashed or killed)"), "%s", r.out);
+			tw_test_run_free(&r);
+		}
+		stored = store_records(store);
+		committed = tw_test_kafka_committed(&tk, "g", "t", 0);
+		if (committed < 0)
+			committed = 0;
+		cr_log_info("round %zu: died after store #%s with %lld stored, committed %lld", k, hooks[k], stored,
+			    (long long)committed);
+		cr_assert_leq(stored, total, "round %zu: more records than produced (a duplicate)", k);
+		if (stored > committed)
+			window_hits++;
+		produce_events(&tk, "t", total, 150);
+		total += 150;
+	}
+	cr_assert_eq(window_hits, 4, "only %d of 4 deaths landed between store and commit", window_hits);
+
+	pid = spawn(argv, logf);
+	cr_assert_eq(wait_records(pid, store, total, 30, logf), total, "records after the last run");
+	cr_assert(wait_log(logf, "t/0=0", 10), "no status line with lag t/0=0 in the log");
+	kill(pid, SIGTERM);
+	cr_assert_eq(wait_exit(pid, 10), 0, "exit status of the last run");
+	cr_assert_eq(store_records(store), total, "store records (a duplicate would make more)");
+	cr_assert_eq(tw_test_kafka_committed(&tk, "g", "t", 0), total, "committed offset");
+	{
+		const char *va[] = { tw_test_bin(), "store", "verify", store, NULL };
+		struct tw_test_run r;
+		tw_test_run(&r, NULL, va);
+		cr_assert_eq(r.status, 0, "store verify at the end: %s%s", r.out, r.err);
+		tw_test_run_free(&r);
+	}
+	tw_test_kafka_stop(&tk);
+	free(logf);
+	free(store);
+	tw_test_tmpdir_free(tmp);
+}
+
+/* --exit-at-end (kcat -e): the run stops by itself once the partitions are caught up, and the
+ * status it leaves says so: `trailwatch status` shows the stopped daemon, the stored count and a
+ * lag of 0 on each of the 3 partitions (committed == high == what was produced there). */
+Test(cli_run, exit_at_end_and_status_report_the_caught_up_partitions, .timeout = 60, .fini = kill_child)
+{
+	struct tw_test_kafka tk;
+	char *tmp = tw_test_tmpdir();
+	char *store = tw_test_join(tmp, "store");
+	char *logf = tw_test_join(tmp, "run.log");
+	const char *argv[] = { tw_test_bin(), "run", "--store", store, "--kafka", NULL, "--topic", "t3",
+			       "--group", "g", "-X", "session.timeout.ms=4000", "--exit-at-end", NULL };
+	const char *sa[] = { tw_test_bin(), "status", "--store", store, "--format", "json", NULL };
+	int per[3] = { 0, 0, 0 };
+	struct tw_test_run r;
+	char buf[1024], want[128];
+	pid_t pid;
+
+	tw_test_kafka_start(&tk, 1);
+	argv[5] = tk.brokers;
+	tw_test_kafka_topic(&tk, "t3", 3);
+	for (int i = 0; i < 300; i++) {
+		int len = snprintf(buf, sizeof buf, CT_FMT, (i / 60) % 60, i % 60, i);
+		tw_test_kafka_produce(&tk, "t3", i % 3, buf, (size_t)len);
+		per[i % 3]++;
+	}
+	tw_test_kafka_flush(&tk);
+	pid = spawn(argv, logf);
+	cr_assert_eq(wait_exit(pid, 40), 0, "exit status of run --exit-at-end");
+	g_child = 0;
+	cr_assert_eq(store_records(store), 300);
+	for (int p = 0; p < 3; p++)
+		cr_assert_eq(tw_test_kafka_committed(&tk, "g", "t3", p), per[p], "partition %d", p);
+
+	tw_test_run(&r, NULL, sa);
+	cr_assert_eq(r.status, 1, "status of a stopped daemon: exit %d\n%s%s", r.status, r.out, r.err);
+	cr_assert(strstr(r.out, "\"state\":\"stopped\""), "%s", r.out);
+	cr_assert(strstr(r.out, "\"stored\":300"), "%s", r.out);
+	cr_assert(strstr(r.out, "\"records\":300"), "%s", r.out);
+	for (int p = 0; p < 3; p++) {
+		snprintf(want, sizeof want, "\"partition\":%d,\"committed\":%d,\"high\":%d,\"lag\":0", p, per[p], per[p]);
+		cr_assert(strstr(r.out, want), "no %s in %s", want, r.out);
+	}
+	tw_test_run_free(&r);
+
+	{ /* the table form names the stopped daemon and lines up the partitions */
+		const char *ta[] = { tw_test_bin(), "status", "--store", store, NULL };
+		tw_test_run(&r, NULL, ta);
+		cr_assert(strstr(r.out, "stopped (pid"), "%s", r.out);
+		cr_assert(strstr(r.out, "t3"), "%s", r.out);
+		tw_test_run_free(&r);
+	}
+	tw_test_kafka_stop(&tk);
+	free(logf);
+	free(store);
+	tw_test_tmpdir_free(tmp);
+}
