@@ -134,8 +134,14 @@ fuzz: ensure-deps
 	done
 
 # ---- benchmarks ------------------------------------------------------------------------------
-bench: $(BUILD)/trailwatch
+bench: $(BUILD)/trailwatch $(BUILD)/bench/kafka_cluster
 	@sh bench/run.sh $(BUILD)/trailwatch
+	@sh bench/kafka.sh $(BUILD)/trailwatch $(BUILD)/bench/kafka_cluster
+
+# hosts librdkafka's mock cluster for the end-to-end Kafka benchmark (bench/kafka.sh)
+$(BUILD)/bench/kafka_cluster: bench/kafka_cluster.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(PKG_LIBS)
 
 # ---- packages --------------------------------------------------------------------------------
 deps:

@@ -113,6 +113,8 @@ static void usage(FILE *f)
 	      "                             ('trailwatch status --store DIR' shows them)\n"
 	      "      --exit-at-end          exit 0 once every assigned Kafka partition is caught up\n"
 	      "                             (lag 0 after the commit), like kcat -e: for backfills\n"
+	      "      --count N              exit 0 once N events (new or duplicate) are stored and\n"
+	      "                             acknowledged, like kcat -c\n"
 	      "  -h, --help                 this help\n"
 	      "\n"
 	      "exit codes: 0 stopped by a signal; 2 usage or configuration error;\n"
@@ -454,6 +456,14 @@ static int status_sample(struct runlog *lg, int log, struct runctx *ctx, const c
 		tw_err_clear(&err);
 		rc = tw_ingest_kafka_lag(src[i].k, lag, MAX_LAG, &n, 1000, &err);
 		json_set(js, "name", json_string(src[i].name));
+		{
+			struct tw_kafka_counters kc;
+			tw_ingest_kafka_counters(src[i].k, &kc);
+			json_set(js, "messages", json_integer((json_int_t)kc.messages));
+			json_set(js, "batches", json_integer((json_int_t)kc.batches));
+			json_set(js, "commits", json_integer((json_int_t)kc.commits));
+			json_set(js, "dead_letters", json_integer((json_int_t)kc.dead_letters));
+		}
 		if (rc != TW_OK && rc != TW_ELIMIT) {
 			(void)tw_buf_printf(&line, &err, ", %s lag unknown (%s)", src[i].name, err.msg);
 			json_set(js, "error", json_string(err.msg));
@@ -532,6 +542,7 @@ struct runargs {
 	const char *follow;            /* --follow DIR (quick form) */
 	unsigned batch_events;         /* --batch-events N (quick form); 0 = the source's default */
 	int exit_at_end;               /* --exit-at-end: stop once every Kafka partition is caught up */
+	uint64_t count;                /* --count N: stop once N events are stored and acknowledged */
 };
 
 static int parse_args(int argc, char **argv, struct runargs *a)
@@ -548,6 +559,7 @@ static int parse_args(int argc, char **argv, struct runargs *a)
 		{ "status-interval", required_argument, NULL, 'i' },
 		{ "batch-events", required_argument, NULL, 'b' },
 		{ "exit-at-end", no_argument, NULL, 'e' },
+		{ "count", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -605,6 +617,15 @@ static int parse_args(int argc, char **argv, struct runargs *a)
 		case 'e':
 			a->exit_at_end = 1;
 			break;
+		case 'C': {
+			char *end;
+			errno = 0;
+			a->count = strtoull(optarg, &end, 10);
+			if (errno || *end || !*optarg || *optarg == '-' || !a->count)
+				return tw_cli_usage_error(CMD, "--count: expected a positive number of events, got '%s'",
+							  optarg);
+			break;
+		}
 		case 'h':
 			usage(stdout);
 			return -1;
@@ -933,6 +954,11 @@ int tw_cli_run(int argc, char **argv)
 		if (g_hup) {
 			g_hup = 0;
 			log_reopen(&lg);
+		}
+		if (a.count && ctx.stored + ctx.duplicates >= a.count) { /* the poll committed what it stored */
+			logmsg(&lg, TW_CONFIG_LOG_INFO, "%llu events stored and acknowledged (--count)",
+			       (unsigned long long)(ctx.stored + ctx.duplicates));
+			break;
 		}
 		now = tw_cli_now();
 		/* the log line every --status-interval; DIR/status.json every STATUS_FILE_S; with

@@ -611,3 +611,34 @@ Test(cli_run, exit_at_end_and_status_report_the_caught_up_partitions, .timeout =
 	free(store);
 	tw_test_tmpdir_free(tmp);
 }
+
+/* --count N (kcat -c): the run stops by itself after the batch that brings it to N events, and
+ * what it stored is exactly what it committed. */
+Test(cli_run, count_stops_after_n_events_with_the_commit_matching_the_store, .timeout = 60, .fini = kill_child)
+{
+	struct tw_test_kafka tk;
+	char *tmp = tw_test_tmpdir();
+	char *store = tw_test_join(tmp, "store");
+	char *logf = tw_test_join(tmp, "run.log");
+	const char *argv[] = { tw_test_bin(), "run", "--store", store, "--kafka", NULL, "--topic", "t",
+			       "--group", "g", "-X", "session.timeout.ms=4000", "--batch-events", "20",
+			       "--count", "60", NULL };
+	long long n;
+	pid_t pid;
+
+	tw_test_kafka_start(&tk, 1);
+	argv[5] = tk.brokers;
+	tw_test_kafka_topic(&tk, "t", 1);
+	produce_events(&tk, "t", 0, 100);
+	pid = spawn(argv, logf);
+	cr_assert_eq(wait_exit(pid, 40), 0, "exit status of run --count 60");
+	g_child = 0;
+	n = store_records(store);
+	cr_assert(n >= 60 && n < 100, "stored %lld (batches of 20 from 100 events, stop at >= 60)", n);
+	cr_assert_eq(tw_test_kafka_committed(&tk, "g", "t", 0), n, "the committed offset is what was stored");
+	cr_assert(wait_log(logf, "(--count)", 1), "no --count line in the log");
+	tw_test_kafka_stop(&tk);
+	free(logf);
+	free(store);
+	tw_test_tmpdir_free(tmp);
+}
