@@ -1179,6 +1179,12 @@ struct akey {
 enum tw_rc tw_store_append(struct tw_store *s, const struct tw_batch *batch, struct tw_store_append_result *res,
 			   struct tw_err *err)
 {
+	return tw_store_append_dups(s, batch, res, NULL, err);
+}
+
+enum tw_rc tw_store_append_dups(struct tw_store *s, const struct tw_batch *batch,
+				struct tw_store_append_result *res, unsigned char *dup_out, struct tw_err *err)
+{
 	struct tw_store_append_result out = { 0, 0 };
 	struct akey *ak = NULL;
 	uint32_t *cand = NULL, *work = NULL;
@@ -1263,6 +1269,8 @@ enum tw_rc tw_store_append(struct tw_store *s, const struct tw_batch *batch, str
 		}
 		out.stored = nkeep;
 	}
+	if (dup_out && batch->n)
+		memcpy(dup_out, dup, batch->n);
 	if (res)
 		*res = out;
 	rc = maybe_seal(s, err);

@@ -56,6 +56,11 @@ struct tw_store_append_result {
  * the store in a sticky error state (every later append fails). batch is borrowed. */
 enum tw_rc tw_store_append(struct tw_store *s, const struct tw_batch *batch, struct tw_store_append_result *res,
 			   struct tw_err *err);
+/* The same, and dup (room for batch->n flags; NULL = not wanted) tells each event's fate on TW_OK:
+ * dup[i] = 1 when event i was a duplicate, 0 when it was stored. The daemon feeds only stored
+ * events to the metrics, so a batch replayed after a crash is not counted twice. */
+enum tw_rc tw_store_append_dups(struct tw_store *s, const struct tw_batch *batch,
+				struct tw_store_append_result *res, unsigned char *dup, struct tw_err *err);
 
 /* Seals the WAL into a segment now (no-op when empty). */
 enum tw_rc tw_store_seal(struct tw_store *s, struct tw_err *err);
