@@ -22,6 +22,8 @@ static const struct command commands[] = {
 	{ "who", tw_cli_who, "who touched a resource (bucket, role, key, instance, ARN)" },
 	{ "what", tw_cli_what, "what a principal did: an hourly timeline, then the events" },
 	{ "run", tw_cli_run, "the daemon: consume Kafka sources into the store, commit after each durable batch" },
+	{ "filter", tw_cli_filter, "test or lint a CloudWatch Logs filter pattern against inputs (filter test|lint)" },
+	{ "rules", tw_cli_rules, "list the built-in rules: the CIS AWS Foundations monitoring pack (rules list)" },
 	{ "config", tw_cli_config, "check the configuration file of 'trailwatch run' (config check FILE)" },
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
