@@ -183,4 +183,8 @@ int tw_cli_config(int argc, char **argv);
 /* ---- run.c: `trailwatch run`, the daemon loop --------------------------------------------------- */
 int tw_cli_run(int argc, char **argv);
 
+/* ---- filter.c: `trailwatch filter test|lint`, `trailwatch rules list` ------------------------- */
+int tw_cli_filter(int argc, char **argv);
+int tw_cli_rules(int argc, char **argv);
+
 #endif
