@@ -15,7 +15,7 @@
 #include "core/buf.h"
 #include "core/err.h"
 
-#define TW_SERIES_MAX_DIMS 3     /* dimensions per metric, as CloudWatch metric filters allow */
+#define TW_SERIES_MAX_DIMS 4     /* dimensions per metric (3 for metric filters, as CloudWatch; 4 built in) */
 #define TW_SERIES_MAX_METRICS 256 /* metrics per series set */
 #define TW_SERIES_OTHER "other"  /* the dimension value of the overflow tuple */
 

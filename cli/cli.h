@@ -31,6 +31,25 @@ int tw_cli_decode(int argc, char **argv);
 int tw_cli_ingest(int argc, char **argv);
 int tw_cli_store(int argc, char **argv);
 int tw_cli_status(int argc, char **argv);
+int tw_cli_metrics(int argc, char **argv);
+
+/* ---- metrics.c: the metrics beside the store --------------------------------------------------- */
+
+struct tw_cli_metrics;
+/* Opens STORE/metrics (created 0700): the built-in series and the CIS filters, resuming after the
+ * time the last run closed. lateness_ms: how long a period stays open (0 = the default 5 min; a
+ * backfill of files in any time order passes days, with a larger cap on open cells). 0, or -1. */
+int tw_cli_metrics_open(const char *store, int64_t lateness_ms, struct tw_cli_metrics **out, struct tw_err *err);
+/* Counts the events of b whose dup flag is 0 (dup may be NULL: all). 0, or -1 with err. */
+int tw_cli_metrics_feed(struct tw_cli_metrics *m, const struct tw_batch *b, const unsigned char *dup,
+			struct tw_err *err);
+/* Closes the periods the watermark has passed (all with flush_all) and makes them durable in
+ * points.jsonl, then the closed mark. 0, or -1 with err. */
+int tw_cli_metrics_advance(struct tw_cli_metrics *m, int flush_all, struct tw_err *err);
+/* Points written and late values dropped so far. */
+void tw_cli_metrics_stats(const struct tw_cli_metrics *m, uint64_t *points, uint64_t *late);
+/* Closes what is due (when err is non-NULL, reporting a failure there) and frees m (NULL ok). */
+void tw_cli_metrics_close(struct tw_cli_metrics *m, struct tw_err *err);
 
 /* ---- args.c: argument helpers ---------------------------------------------------------------- */
 

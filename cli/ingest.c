@@ -39,7 +39,32 @@ struct ingest_ctx {
 	uint64_t digests_failed;       /* digest files that could not be written */
 	pthread_mutex_t mu;            /* on_digest runs on decoding threads */
 	struct appender *app;          /* the store thread, or NULL: tw_store_append inline */
+	struct tw_cli_metrics *metrics; /* the series beside the store, NULL with --no-metrics */
+	unsigned char *dup;            /* per event of the batch being stored: 1 = duplicate */
+	size_t dupcap;                 /* room in dup */
+	int metrics_failed;            /* the metrics could not be written (the store is fine) */
+	struct tw_err merr;            /* why */
 };
+
+/* Stores the batch and counts its new events in the metrics; called by one thread at a time. */
+static enum tw_rc store_batch(struct ingest_ctx *ctx, const struct tw_batch *b, struct tw_store_append_result *res)
+{
+	enum tw_rc rc;
+
+	if (ctx->metrics && b->n > ctx->dupcap) {
+		unsigned char *d = realloc(ctx->dup, b->n);
+		if (!d)
+			return tw_err_set(&ctx->serr, TW_ENOMEM, "out of memory");
+		ctx->dup = d;
+		ctx->dupcap = b->n;
+	}
+	rc = tw_store_append_dups(ctx->store, b, res, ctx->metrics ? ctx->dup : NULL, &ctx->serr);
+	if (rc == TW_OK && ctx->metrics && !ctx->metrics_failed &&
+	    (tw_cli_metrics_feed(ctx->metrics, b, ctx->dup, &ctx->merr) ||
+	     tw_cli_metrics_advance(ctx->metrics, 0, &ctx->merr)))
+		ctx->metrics_failed = 1; /* reported at the end; the events are stored */
+	return rc;
+}
 
 static void usage(FILE *f)
 {
@@ -58,6 +83,9 @@ static void usage(FILE *f)
 	      "      --max-record SIZE   largest record accepted (default 8M)\n"
 	      "      --max-inflated SIZE largest decompressed size per file (default 16G)\n"
 	      "      --no-seal           leave the last events in the WAL instead of sealing a segment\n"
+	      "      --no-metrics        do not compute the metrics (DIR/metrics: 'trailwatch metrics');\n"
+	      "                          by default every new event is counted and, at the end, every\n"
+	      "                          period is closed\n"
 	      "  -q, --quiet             no summary and no progress line\n"
 	      "  -h, --help              this help\n"
 	      "\n"
@@ -219,7 +247,7 @@ static void *app_thread(void *arg)
 			memset(&view, 0, sizeof view);
 			view.ev = sl->ev;
 			view.n = view.cap = sl->n;
-			rc = tw_store_append(ctx->store, &view, &res, &ctx->serr);
+			rc = store_batch(ctx, &view, &res);
 			if (rc == TW_OK) {
 				ctx->stored += res.stored;
 				ctx->duplicates += res.duplicates;
@@ -310,7 +338,7 @@ static enum tw_rc on_batch(void *vctx, struct tw_batch *batch, struct tw_err *er
 
 	if (ctx->app)
 		return app_push(ctx->app, batch, err);
-	if (tw_store_append(ctx->store, batch, &res, &ctx->serr) != TW_OK) {
+	if (store_batch(ctx, batch, &res) != TW_OK) {
 		ctx->store_failed = 1;
 		return tw_err_set(err, TW_ESTOP, "store failed");
 	}
@@ -417,6 +445,7 @@ int tw_cli_ingest(int argc, char **argv)
 		{ "max-record", required_argument, NULL, 'R' },
 		{ "max-inflated", required_argument, NULL, 'I' },
 		{ "no-seal", no_argument, NULL, 'N' },
+		{ "no-metrics", no_argument, NULL, 'M' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -434,7 +463,7 @@ int tw_cli_ingest(int argc, char **argv)
 	char *quar_default = NULL;
 	size_t npaths = 0;
 	unsigned bad_paths = 0;
-	int quiet = 0, seal = 1, c, ex = TW_EXIT_OK;
+	int quiet = 0, seal = 1, metrics = 1, c, ex = TW_EXIT_OK;
 	enum tw_rc rc = TW_OK;
 	double t0;
 
@@ -465,6 +494,9 @@ int tw_cli_ingest(int argc, char **argv)
 		case 'N':
 			seal = 0;
 			break;
+		case 'M':
+			metrics = 0;
+			break;
 		case 'q':
 			quiet = 1;
 			break;
@@ -490,6 +522,11 @@ int tw_cli_ingest(int argc, char **argv)
 	}
 	if (rec.note[0])
 		fprintf(stderr, "trailwatch: %s: %s\n", dir, rec.note);
+	if (metrics && tw_cli_metrics_open(dir, 31LL * 86400 * 1000, &ctx.metrics, &err)) {
+		fprintf(stderr, "trailwatch: %s\n", err.msg);
+		ex = TW_EXIT_FAIL;
+		goto out;
+	}
 	if (!quar) {
 		size_t n = strlen(dir) + sizeof "/quarantine.jsonl";
 		quar_default = malloc(n);
@@ -547,6 +584,18 @@ int tw_cli_ingest(int argc, char **argv)
 		print_summary(&ctx, dir, &st, tw_cli_now() - t0);
 
 out:
+	if (ctx.metrics) {
+		if (!ctx.metrics_failed && ctx.store && !ctx.store_failed &&
+		    tw_cli_metrics_advance(ctx.metrics, 1, &ctx.merr))
+			ctx.metrics_failed = 1;
+		if (ctx.metrics_failed && ex < TW_EXIT_FAIL) {
+			fprintf(stderr, "trailwatch: metrics: %s (the events are stored; the series are incomplete)\n",
+				ctx.merr.msg);
+			ex = TW_EXIT_FAIL;
+		}
+		tw_cli_metrics_close(ctx.metrics, NULL);
+	}
+	free(ctx.dup);
 	if (ctx.store) {
 		tw_err_clear(&err);
 		if (tw_store_close(ctx.store, &err) != TW_OK && ex < TW_EXIT_FAIL) {

@@ -24,6 +24,7 @@ static const struct command commands[] = {
 	{ "run", tw_cli_run, "the daemon: consume Kafka topics and growing directories into the store" },
 	{ "status", tw_cli_status, "what the daemon writing a store last reported: events/s, lag, quarantined" },
 	{ "filter", tw_cli_filter, "test or lint a CloudWatch Logs filter pattern against inputs (filter test|lint)" },
+	{ "metrics", tw_cli_metrics, "the per-minute series computed from the records (metrics show NAME)" },
 	{ "rules", tw_cli_rules, "list the built-in rules: the CIS AWS Foundations monitoring pack (rules list)" },
 	{ "config", tw_cli_config, "check the configuration file of 'trailwatch run' (config check FILE)" },
 };

@@ -627,7 +627,10 @@ enum tw_rc tw_ingest_kafka_open(const struct tw_kafka_opts *opts, struct tw_kafk
 		goto nomem;
 	if (conf_set(conf, "enable.auto.offset.store", "false", err) ||
 	    conf_set(conf, "auto.offset.reset", "earliest", err) ||
-	    conf_set(conf, "enable.partition.eof", "false", err) || conf_common(k, opts, conf, err) ||
+	    conf_set(conf, "enable.partition.eof", "false", err) ||
+	    /* librdkafka prefetches up to 64 MB by default; a batch never needs more than 16 MB and the
+	     * daemon's memory must stay bounded (the user's properties, applied next, may override) */
+	    conf_set(conf, "queued.max.messages.kbytes", "16384", err) || conf_common(k, opts, conf, err) ||
 	    conf_set(conf, "group.id", opts->group_id, err) || conf_set(conf, "enable.auto.commit", "false", err))
 		goto fail;
 	rd_kafka_conf_set_offset_commit_cb(conf, commit_cb);

@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* tests/unit/test_cli_metrics.c: the metrics `ingest` computes beside the store, read back with
+ * `trailwatch metrics show`, checked against independent counts: each CIS metric's total equals
+ * what `trailwatch filter test` finds with the control's pattern on the same files, the calls
+ * series sums to the CloudTrail records stored, and a second ingest of the same files (all
+ * duplicates) changes no series. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alerts/cis.h"
+#include "tests/helpers/helpers.h"
+
+/* Sum of the value column of `metrics show NAME --format csv`. */
+static double series_total(const char *store, const char *name)
+{
+	const char *argv[] = { tw_test_bin(), "metrics", "show", name, "--store", store, "--format", "csv", NULL };
+	struct tw_test_run r;
+	double total = 0;
+	char *line, *save = NULL;
+
+	tw_test_run(&r, NULL, argv);
+	cr_assert_eq(r.status, 0, "metrics show %s: %s", name, r.err);
+	line = strtok_r(r.out, "\n", &save); /* header */
+	cr_assert(line && !strncmp(line, "time,", 5), "header: %s", line ? line : "");
+	while ((line = strtok_r(NULL, "\n", &save))) {
+		const char *comma = strrchr(line, ',');
+		cr_assert_not_null(comma);
+		total += strtod(comma + 1, NULL);
+	}
+	tw_test_run_free(&r);
+	return total;
+}
+
+static long filter_count(const char *pattern, const char *path)
+{
+	const char *argv[] = { tw_test_bin(), "filter", "test", pattern, path, NULL };
+	struct tw_test_run r;
+	long n = -1;
+
+	tw_test_run_to(&r, NULL, "/dev/null", argv);
+	cr_assert_eq(r.status, 0, "filter test: %s", r.err);
+	cr_assert_eq(sscanf(r.err, "%ld of", &n), 1, "stderr: %s", r.err);
+	tw_test_run_free(&r);
+	return n;
+}
+
+Test(cli_metrics, ingest_series_agree_with_filter_test_and_survive_a_second_ingest, .timeout = 120)
+{
+	char *tmp = tw_test_tmpdir();
+	char *store = tw_test_join(tmp, "store");
+	char *trail = tw_test_join(tw_test_src(), "samples/trail");
+	const char *ing[] = { tw_test_bin(), "ingest", "--quiet", "--store", store, trail, NULL };
+	struct tw_test_run r;
+	const struct tw_cis_control *cis;
+	size_t ncis, nonzero = 0;
+	double calls;
+
+	tw_test_run(&r, NULL, ing);
+	cr_assert_eq(r.status, 0, "ingest: %s", r.err);
+	tw_test_run_free(&r);
+	cis = tw_cis_controls(&ncis);
+	for (size_t i = 0; i < ncis; i++) {
+		double got = series_total(store, cis[i].metric);
+		long want = filter_count(cis[i].pattern, trail);
+		cr_assert_eq((long)got, want, "%s (%s): series total %g, filter test %ld", cis[i].id, cis[i].metric, got,
+			     want);
+		nonzero += want > 0;
+	}
+	cr_assert_geq(nonzero, 10, "the samples should exercise most controls");
+	calls = series_total(store, "calls");
+	{
+		const char *q[] = { tw_test_bin(), "query", "--store", store, "--format", "csv",
+				    "filter kind = \"cloudtrail\" | stats count(*) as n", NULL };
+		tw_test_run(&r, NULL, q);
+		cr_assert_eq(r.status, 0, "query: %s", r.err);
+		cr_assert_eq((long)calls, strtol(strchr(r.out, '\n') + 1, NULL, 10), "calls %g vs query %s", calls, r.out);
+		tw_test_run_free(&r);
+	}
+	/* the same files again: all duplicates, nothing counted twice */
+	tw_test_run(&r, NULL, ing);
+	cr_assert_eq(r.status, 0, "second ingest: %s", r.err);
+	tw_test_run_free(&r);
+	cr_assert_eq(series_total(store, "calls"), calls);
+	free(trail);
+	free(store);
+	tw_test_tmpdir_free(tmp);
+}
