@@ -23,6 +23,8 @@ static const struct command commands[] = {
 	{ "what", tw_cli_what, "what a principal did: an hourly timeline, then the events" },
 	{ "run", tw_cli_run, "the daemon: consume Kafka sources into the store, commit after each durable batch" },
 	{ "config", tw_cli_config, "check the configuration file of 'trailwatch run' (config check FILE)" },
+	{ "alarms", tw_cli_alarms, "alarm states, their history, set-state (--state DIR)" },
+	{ "silence", tw_cli_silence, "mute alarm notifications: silence add, list, expire" },
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
