@@ -206,4 +206,8 @@ int tw_cli_run(int argc, char **argv);
 int tw_cli_filter(int argc, char **argv);
 int tw_cli_rules(int argc, char **argv);
 
+/* ---- alarms.c: `trailwatch alarms` (list, history, set-state) and `trailwatch silence` ---------- */
+int tw_cli_alarms(int argc, char **argv);
+int tw_cli_silence(int argc, char **argv);
+
 #endif

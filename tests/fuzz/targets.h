@@ -13,7 +13,8 @@
 	X(cwlogs)       \
 	X(decode)       \
 	X(query)        \
-	X(filter)
+	X(filter)       \
+	X(composite)
 
 #define TW_FUZZ_DECL(name) int tw_fuzz_##name(const uint8_t *data, size_t size);
 TW_FUZZ_LIST(TW_FUZZ_DECL)
