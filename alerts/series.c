@@ -225,7 +225,7 @@ static enum tw_rc tuple_get(struct tw_series *s, struct metric *m, const struct 
 			    int *folded, struct tw_err *err)
 {
 	static const struct tw_str other[TW_SERIES_MAX_DIMS] = { { TW_SERIES_OTHER, 5 }, { TW_SERIES_OTHER, 5 },
-								 { TW_SERIES_OTHER, 5 } };
+								 { TW_SERIES_OTHER, 5 }, { TW_SERIES_OTHER, 5 } };
 	uint64_t h = 0xcbf29ce484222325ull;
 	uint32_t i;
 	enum tw_rc rc;
