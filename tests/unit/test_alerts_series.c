@@ -12,7 +12,7 @@
 #define MIN 60000LL
 
 struct got {
-	char line[64][96]; /* "name dims t n sum min max" per point */
+	char line[64][512]; /* "name dims t n sum min max" per point */
 	int n;
 };
 
