@@ -379,7 +379,8 @@ static int do_show(const char *dir, const char *name, int64_t from, int64_t unti
 	}
 	free(lbuf);
 	fclose(f);
-	qsort(rows, nrows, sizeof *rows, row_cmp);
+	if (nrows) /* qsort(NULL, 0, ...) is undefined */
+		qsort(rows, nrows, sizeof *rows, row_cmp);
 	for (size_t i = 0; i < nrows; i++)
 		if (stat_of(&rows[i], stat) > vmax)
 			vmax = stat_of(&rows[i], stat);
