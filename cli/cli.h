@@ -46,6 +46,15 @@ int tw_cli_metrics_feed(struct tw_cli_metrics *m, const struct tw_batch *b, cons
 /* Closes the periods the watermark has passed (all with flush_all) and makes them durable in
  * points.jsonl, then the closed mark. 0, or -1 with err. */
 int tw_cli_metrics_advance(struct tw_cli_metrics *m, int flush_all, struct tw_err *err);
+struct tw_store;
+struct tw_store_append_result;
+/* Appends b to the store and counts its newly stored events in m (NULL: a plain append). Returns
+ * the store's result (err set); a metrics failure never fails the append: it is kept in m
+ * (tw_cli_metrics_failure) and the metrics stop. One thread at a time. */
+enum tw_rc tw_cli_store_append(struct tw_store *store, struct tw_cli_metrics *m, const struct tw_batch *b,
+			       struct tw_store_append_result *res, struct tw_err *err);
+/* The first failure of the metrics (they stopped), or NULL. */
+const char *tw_cli_metrics_failure(const struct tw_cli_metrics *m);
 /* Points written and late values dropped so far. */
 void tw_cli_metrics_stats(const struct tw_cli_metrics *m, uint64_t *points, uint64_t *late);
 /* Closes what is due (when err is non-NULL, reporting a failure there) and frees m (NULL ok). */

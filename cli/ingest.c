@@ -40,31 +40,7 @@ struct ingest_ctx {
 	pthread_mutex_t mu;            /* on_digest runs on decoding threads */
 	struct appender *app;          /* the store thread, or NULL: tw_store_append inline */
 	struct tw_cli_metrics *metrics; /* the series beside the store, NULL with --no-metrics */
-	unsigned char *dup;            /* per event of the batch being stored: 1 = duplicate */
-	size_t dupcap;                 /* room in dup */
-	int metrics_failed;            /* the metrics could not be written (the store is fine) */
-	struct tw_err merr;            /* why */
 };
-
-/* Stores the batch and counts its new events in the metrics; called by one thread at a time. */
-static enum tw_rc store_batch(struct ingest_ctx *ctx, const struct tw_batch *b, struct tw_store_append_result *res)
-{
-	enum tw_rc rc;
-
-	if (ctx->metrics && b->n > ctx->dupcap) {
-		unsigned char *d = realloc(ctx->dup, b->n);
-		if (!d)
-			return tw_err_set(&ctx->serr, TW_ENOMEM, "out of memory");
-		ctx->dup = d;
-		ctx->dupcap = b->n;
-	}
-	rc = tw_store_append_dups(ctx->store, b, res, ctx->metrics ? ctx->dup : NULL, &ctx->serr);
-	if (rc == TW_OK && ctx->metrics && !ctx->metrics_failed &&
-	    (tw_cli_metrics_feed(ctx->metrics, b, ctx->dup, &ctx->merr) ||
-	     tw_cli_metrics_advance(ctx->metrics, 0, &ctx->merr)))
-		ctx->metrics_failed = 1; /* reported at the end; the events are stored */
-	return rc;
-}
 
 static void usage(FILE *f)
 {
@@ -247,7 +223,7 @@ static void *app_thread(void *arg)
 			memset(&view, 0, sizeof view);
 			view.ev = sl->ev;
 			view.n = view.cap = sl->n;
-			rc = store_batch(ctx, &view, &res);
+			rc = tw_cli_store_append(ctx->store, ctx->metrics, &view, &res, &ctx->serr);
 			if (rc == TW_OK) {
 				ctx->stored += res.stored;
 				ctx->duplicates += res.duplicates;
@@ -338,7 +314,7 @@ static enum tw_rc on_batch(void *vctx, struct tw_batch *batch, struct tw_err *er
 
 	if (ctx->app)
 		return app_push(ctx->app, batch, err);
-	if (store_batch(ctx, batch, &res) != TW_OK) {
+	if (tw_cli_store_append(ctx->store, ctx->metrics, batch, &res, &ctx->serr) != TW_OK) {
 		ctx->store_failed = 1;
 		return tw_err_set(err, TW_ESTOP, "store failed");
 	}
@@ -585,17 +561,16 @@ int tw_cli_ingest(int argc, char **argv)
 
 out:
 	if (ctx.metrics) {
-		if (!ctx.metrics_failed && ctx.store && !ctx.store_failed &&
-		    tw_cli_metrics_advance(ctx.metrics, 1, &ctx.merr))
-			ctx.metrics_failed = 1;
-		if (ctx.metrics_failed && ex < TW_EXIT_FAIL) {
+		struct tw_err merr;
+		if (ctx.store && !ctx.store_failed)
+			(void)tw_cli_metrics_advance(ctx.metrics, 1, &merr); /* a failure sticks in ctx.metrics */
+		if (tw_cli_metrics_failure(ctx.metrics) && ex < TW_EXIT_FAIL) {
 			fprintf(stderr, "trailwatch: metrics: %s (the events are stored; the series are incomplete)\n",
-				ctx.merr.msg);
+				tw_cli_metrics_failure(ctx.metrics));
 			ex = TW_EXIT_FAIL;
 		}
 		tw_cli_metrics_close(ctx.metrics, NULL);
 	}
-	free(ctx.dup);
 	if (ctx.store) {
 		tw_err_clear(&err);
 		if (tw_store_close(ctx.store, &err) != TW_OK && ex < TW_EXIT_FAIL) {

@@ -22,6 +22,7 @@
 #include "cli/cli.h"
 #include "core/json.h"
 #include "core/time.h"
+#include "index/store.h"
 
 #define CMD "metrics"
 #define MAX_CIS 32
@@ -37,8 +38,10 @@ struct tw_cli_metrics {
 	char dir[4096];               /* STORE/metrics */
 	int64_t closed;               /* everything before this is in points */
 	struct tw_buf line;           /* one point as JSON */
-	int failed;                   /* a write failed: the error is in err */
+	int failed;                   /* a write failed (sticky): the error is in err */
 	struct tw_err err;            /* the first failure */
+	unsigned char *dup;           /* per event of the batch being stored: 1 = duplicate */
+	size_t dupcap;                /* room in dup */
 };
 
 static void emit_point(void *ctx, const struct tw_series_point *p)
@@ -161,6 +164,10 @@ static struct tw_str fld(const struct tw_event *ev, enum tw_field f)
 int tw_cli_metrics_feed(struct tw_cli_metrics *m, const struct tw_batch *b, const unsigned char *dup,
 			struct tw_err *err)
 {
+	if (m->failed) {
+		*err = m->err;
+		return -1;
+	}
 	for (size_t i = 0; i < b->n; i++) {
 		const struct tw_event *ev = &b->ev[i];
 		struct tw_str d4[4];
@@ -175,21 +182,28 @@ int tw_cli_metrics_feed(struct tw_cli_metrics *m, const struct tw_batch *b, cons
 		d4[3] = fld(ev, TW_F_EVENT_NAME);
 		if (tw_series_put(m->s, m->calls, d4, 1, ev->time_ms, err) ||
 		    (ev->f[TW_F_ERROR_CODE].n && tw_series_put(m->s, m->errors, d4, 1, ev->time_ms, err)) ||
-		    tw_series_put(m->s, m->principals, (struct tw_str[]){ fld(ev, TW_F_PRINCIPAL) }, 1, ev->time_ms, err))
-			return -1;
-		if (tw_filter_set_eval(m->fs, ev, &m->fr, err))
-			return -1;
+		    tw_series_put(m->s, m->principals, (struct tw_str[]){ fld(ev, TW_F_PRINCIPAL) }, 1, ev->time_ms, err) ||
+		    tw_filter_set_eval(m->fs, ev, &m->fr, err))
+			goto fail;
 		for (size_t k = 0; k < m->ncis; k++)
 			if (m->fr.matched[k] && tw_series_put(m->s, m->cis[k], NULL, 1, ev->time_ms, err))
-				return -1;
+				goto fail;
 	}
 	return 0;
+fail:
+	m->failed = 1;
+	m->err = *err;
+	return -1;
 }
 
 int tw_cli_metrics_advance(struct tw_cli_metrics *m, int flush_all, struct tw_err *err)
 {
 	int64_t closed = m->closed;
 
+	if (m->failed) {
+		*err = m->err;
+		return -1;
+	}
 	tw_series_advance(m->s, flush_all, emit_point, m, &closed);
 	if (m->failed) {
 		*err = m->err;
@@ -199,15 +213,44 @@ int tw_cli_metrics_advance(struct tw_cli_metrics *m, int flush_all, struct tw_er
 		return 0;
 	/* the points first, durable; then the mark that says they are there */
 	if (fflush(m->points) || fsync(fileno(m->points))) {
-		tw_err_set(err, TW_EIO, "%s/points.jsonl: %s", m->dir, strerror(errno));
-		return -1;
+		tw_err_set(&m->err, TW_EIO, "%s/points.jsonl: %s", m->dir, strerror(errno));
+		goto fail;
 	}
 	m->closed = closed;
 	if (write_closed(m)) {
-		tw_err_set(err, TW_EIO, "%s/closed: %s", m->dir, strerror(errno));
-		return -1;
+		tw_err_set(&m->err, TW_EIO, "%s/closed: %s", m->dir, strerror(errno));
+		goto fail;
 	}
 	return 0;
+fail:
+	m->failed = 1;
+	*err = m->err;
+	return -1;
+}
+
+enum tw_rc tw_cli_store_append(struct tw_store *store, struct tw_cli_metrics *m, const struct tw_batch *b,
+			       struct tw_store_append_result *res, struct tw_err *err)
+{
+	struct tw_err merr;
+	enum tw_rc rc;
+
+	if (m && !m->failed && b->n > m->dupcap) {
+		unsigned char *d = realloc(m->dup, b->n);
+		if (!d)
+			return tw_err_set(err, TW_ENOMEM, "out of memory");
+		m->dup = d;
+		m->dupcap = b->n;
+	}
+	rc = tw_store_append_dups(store, b, res, m && !m->failed ? m->dup : NULL, err);
+	/* the metrics after the store: their failure is kept in m, never loses events */
+	if (rc == TW_OK && m && !m->failed && tw_cli_metrics_feed(m, b, m->dup, &merr) == 0)
+		(void)tw_cli_metrics_advance(m, 0, &merr);
+	return rc;
+}
+
+const char *tw_cli_metrics_failure(const struct tw_cli_metrics *m)
+{
+	return m && m->failed ? m->err.msg : NULL;
 }
 
 void tw_cli_metrics_stats(const struct tw_cli_metrics *m, uint64_t *points, uint64_t *late)
@@ -230,6 +273,7 @@ void tw_cli_metrics_close(struct tw_cli_metrics *m, struct tw_err *err)
 	tw_filter_set_free(m->fs);
 	tw_series_free(m->s);
 	tw_buf_free(&m->line);
+	free(m->dup);
 	free(m);
 }
 

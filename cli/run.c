@@ -78,10 +78,6 @@ struct runctx {
 	struct tw_err serr;         /* the error behind store_failed / quar_failed */
 	uint64_t appends;           /* batches appended */
 	struct tw_cli_metrics *metrics; /* the series beside the store (STORE/metrics) */
-	unsigned char *dup;         /* per event of the batch: 1 = duplicate (not counted again) */
-	size_t dupcap;              /* room in dup */
-	int metrics_failed;         /* the metrics stopped (logged); the store goes on */
-	struct tw_err merr;         /* why */
 	uint64_t kill_after_store;  /* test hook TRAILWATCH_TEST_KILL_AFTER_STORE=N: SIGKILL ourselves
 	                             * right after the Nth durable append, before the source is
 	                             * acknowledged (0 = off); the crash tests aim at that window */
@@ -250,22 +246,10 @@ static enum tw_rc on_batch(void *vctx, struct tw_batch *batch, struct tw_err *er
 
 	if (ctx->store_failed || ctx->quar_failed)
 		return tw_err_set(err, TW_ESTOP, "store failed");
-	if (ctx->metrics && batch->n > ctx->dupcap) {
-		unsigned char *d = realloc(ctx->dup, batch->n);
-		if (!d)
-			return tw_err_set(err, TW_ENOMEM, "out of memory");
-		ctx->dup = d;
-		ctx->dupcap = batch->n;
-	}
-	if (tw_store_append_dups(ctx->store, batch, &res, ctx->metrics ? ctx->dup : NULL, &ctx->serr) != TW_OK) {
+	if (tw_cli_store_append(ctx->store, ctx->metrics, batch, &res, &ctx->serr) != TW_OK) {
 		ctx->store_failed = 1;
 		return tw_err_set(err, TW_ESTOP, "store failed");
 	}
-	/* metrics after the store: a failure there is logged once, never loses events */
-	if (ctx->metrics && !ctx->metrics_failed &&
-	    (tw_cli_metrics_feed(ctx->metrics, batch, ctx->dup, &ctx->merr) ||
-	     tw_cli_metrics_advance(ctx->metrics, 0, &ctx->merr)))
-		ctx->metrics_failed = 1;
 	ctx->stored += res.stored;
 	ctx->duplicates += res.duplicates;
 	if (ctx->kill_after_store && ++ctx->appends == ctx->kill_after_store)
@@ -1026,11 +1010,11 @@ int tw_cli_run(int argc, char **argv)
 
 out:
 	if (ctx.metrics) {
-		if (ctx.metrics_failed)
-			logmsg(&lg, TW_CONFIG_LOG_ERROR, "metrics stopped: %s (events were stored)", ctx.merr.msg);
+		if (tw_cli_metrics_failure(ctx.metrics))
+			logmsg(&lg, TW_CONFIG_LOG_ERROR, "metrics stopped: %s (events were stored)",
+			       tw_cli_metrics_failure(ctx.metrics));
 		tw_cli_metrics_close(ctx.metrics, NULL);
 	}
-	free(ctx.dup);
 	for (size_t i = 0; src && i < nsrc; i++)
 		ksrc_free(&src[i]);
 	free(src);
