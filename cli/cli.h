@@ -182,4 +182,7 @@ int tw_cli_config(int argc, char **argv);
 /* ---- run.c: `trailwatch run`, the daemon loop --------------------------------------------------- */
 int tw_cli_run(int argc, char **argv);
 
+/* ---- notify.c: `trailwatch notify publish|status` ------------------------------------------------ */
+int tw_cli_notify(int argc, char **argv);
+
 #endif

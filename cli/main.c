@@ -23,6 +23,7 @@ static const struct command commands[] = {
 	{ "what", tw_cli_what, "what a principal did: an hourly timeline, then the events" },
 	{ "run", tw_cli_run, "the daemon: consume Kafka sources into the store, commit after each durable batch" },
 	{ "config", tw_cli_config, "check the configuration file of 'trailwatch run' (config check FILE)" },
+	{ "notify", tw_cli_notify, "publish a notification (email, webhook, file, maildir, exec); outbox status" },
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
