@@ -12,7 +12,8 @@
 	X(cloudtrail)   \
 	X(cwlogs)       \
 	X(decode)       \
-	X(query)
+	X(query)        \
+	X(policy)
 
 #define TW_FUZZ_DECL(name) int tw_fuzz_##name(const uint8_t *data, size_t size);
 TW_FUZZ_LIST(TW_FUZZ_DECL)

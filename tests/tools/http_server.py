@@ -5,6 +5,7 @@
 #   --script 500,hang,200   the Nth request gets the Nth entry (a status, or "hang": no answer
 #                           for 30 s); after the list, the last entry repeats
 #   --port N                listen on N (default: a free port)
+#   --tls CERT KEY          serve HTTPS with this certificate
 # Every request that got a 2xx is saved as OUT/NNNN.json: {"method","path","headers","body"}.
 # OUT/log.txt gets one line per request: its number and what it was answered.
 import argparse, json, os, signal, sys, threading, time
@@ -14,6 +15,7 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--out", required=True)
 ap.add_argument("--port", type=int, default=0)
 ap.add_argument("--script", default="200")
+ap.add_argument("--tls", nargs=2)
 args = ap.parse_args()
 script = args.script.split(",")
 lock = threading.Lock()
@@ -61,6 +63,11 @@ class S(ThreadingHTTPServer):
 
 
 srv = S(("127.0.0.1", args.port), H)
+if args.tls:
+    import ssl
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(args.tls[0], args.tls[1])
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
 print(srv.server_address[1], flush=True)
 threading.Thread(target=srv.serve_forever, daemon=True).start()
 done = threading.Event()

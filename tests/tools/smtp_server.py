@@ -8,6 +8,7 @@
 #   --port N           listen on N (default: a free port)
 #   --tls CERT KEY     offer STARTTLS with this certificate
 #   --require-tls      refuse MAIL before STARTTLS
+#   --implicit-tls     TLS from the first byte (smtps://) with the --tls certificate
 #   --auth USER:PASS   require AUTH (LOGIN or PLAIN) with these credentials
 #   --fail N CODE      answer the first N DATA commands with CODE (e.g. 451 or 550)
 import argparse, json, os, signal, socket, ssl, sys, threading
@@ -20,6 +21,7 @@ ap.add_argument("--out", required=True)
 ap.add_argument("--port", type=int, default=0)
 ap.add_argument("--tls", nargs=2)
 ap.add_argument("--require-tls", action="store_true")
+ap.add_argument("--implicit-tls", action="store_true")
 ap.add_argument("--auth")
 ap.add_argument("--fail", nargs=2, type=int)
 args = ap.parse_args()
@@ -44,7 +46,7 @@ class Handler:
         meta = {
             "mail_from": envelope.mail_from,
             "rcpt_tos": envelope.rcpt_tos,
-            "tls": session.ssl is not None,
+            "tls": server.transport.get_extra_info("ssl_object") is not None,
             "auth": session.authenticated,
             "login": logins.get(id(session)),
         }
@@ -73,7 +75,12 @@ def free_port():
 
 
 kw = {}
-if args.tls:
+ctl_kw = {}
+if args.tls and args.implicit_tls:
+    ictx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ictx.load_cert_chain(args.tls[0], args.tls[1])
+    ctl_kw["ssl_context"] = ictx
+elif args.tls:
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(args.tls[0], args.tls[1])
     kw["tls_context"] = ctx
@@ -81,9 +88,9 @@ if args.tls:
 if args.auth:
     kw["authenticator"] = authenticator
     kw["auth_required"] = True
-    kw["auth_require_tls"] = bool(args.tls)
+    kw["auth_require_tls"] = bool(args.tls) and not args.implicit_tls
 port = args.port or free_port()
-ctl = Controller(Handler(), hostname="127.0.0.1", port=port, **kw)
+ctl = Controller(Handler(), hostname="127.0.0.1", port=port, **ctl_kw, **kw)
 ctl.start()
 print(port, flush=True)
 done = threading.Event()

@@ -272,3 +272,49 @@ Test(notify_http, sigkill_mid_delivery_then_reopen_delivers_each_once)
 	free(state);
 	tw_test_tmpdir_free(dir);
 }
+
+Test(notify_http, https_verifies_the_certificate)
+{
+	tw_test_need_python("ssl");
+	char *dir = tw_test_tmpdir(), *state = tw_test_join(dir, "state"), *out = tw_test_join(dir, "http");
+	struct tw_test_server srv;
+	struct tw_test_notes notes;
+	char url[128];
+	mkdir(out, 0700);
+	tw_test_make_cert(dir);
+	char *cert = tw_test_join(dir, "cert.pem"), *key = tw_test_join(dir, "key.pem");
+	const char *args[] = { "--out", out, "--tls", cert, key, NULL };
+	tw_test_server_start(&srv, "http_server.py", args);
+	snprintf(url, sizeof url, "https://localhost:%d/tw", srv.port);
+	static const struct tw_notify_retry none = { 0, 0, 0, 0, 0, 0, TW_NOTIFY_BACKOFF_LINEAR, 0, 0 };
+	struct tw_notify_sub sub = { .name = "tls", .topic = "alarms", .proto = TW_NOTIFY_HTTPS, .endpoint = url,
+				     .retry = &none };
+	struct tw_notify_msg m = { "alarms", "s", "m", NULL, 0, NULL, NULL };
+	struct tw_notify_receipt r;
+	struct tw_err err = { 0 };
+
+	/* Not trusted (no CA file): refused, nothing reaches the listener. */
+	tw_test_notes_init(&notes);
+	struct tw_notify *n = open_with(state, &sub, 0, &notes);
+	cr_assert_eq(tw_notify_publish(n, &m, &r, &err), TW_OK, "%s", err.msg);
+	cr_assert(tw_notify_wait(n, r.seq, 8000));
+	tw_notify_close(n);
+	cr_expect_eq(tw_test_notes_get(&notes).dead, 1);
+	cr_expect(strstr(tw_test_notes_get(&notes).last_error, "certificate") != NULL, "%s",
+		  tw_test_notes_get(&notes).last_error);
+	cr_expect_eq(tw_test_count_files(out, ".json"), 0);
+	/* Trusted through the CA file: delivered. */
+	sub.http.ca_file = cert;
+	n = open_with(state, &sub, 0, &notes);
+	cr_assert_eq(tw_notify_publish(n, &m, &r, &err), TW_OK, "%s", err.msg);
+	cr_assert(tw_notify_wait(n, r.seq, 8000));
+	tw_notify_close(n);
+	tw_test_server_stop(&srv);
+	cr_expect_eq(tw_test_notes_get(&notes).delivered, 1);
+	cr_expect_eq(tw_test_count_files(out, ".json"), 1);
+	free(cert);
+	free(key);
+	free(out);
+	free(state);
+	tw_test_tmpdir_free(dir);
+}

@@ -355,3 +355,35 @@ Test(notify_smtp, required_starttls_and_certificate_checks_refuse)
 	free(key);
 	fix_free(&f);
 }
+
+Test(notify_smtp, smtps_is_implicit_tls)
+{
+	struct fix f;
+	fix_init(&f);
+	tw_test_make_cert(f.dir);
+	char *cert = tw_test_join(f.dir, "cert.pem"), *key = tw_test_join(f.dir, "key.pem");
+	const char *args[] = { "--tls", cert, key, "--implicit-tls", "--auth", "bob:pw", NULL };
+	fix_start(&f, args);
+	snprintf(f.url, sizeof f.url, "smtps://127.0.0.1:%d", f.srv.port);
+	char *pwfile = tw_test_write_str(f.dir, "pw", "pw\n");
+	f.sub.smtp.url = f.url;
+	f.sub.smtp.ca_file = cert;
+	f.sub.smtp.user = "bob";
+	f.sub.smtp.password.from = TW_SECRET_FILE;
+	f.sub.smtp.password.ref = pwfile;
+	struct tw_notify *n = fix_open(&f);
+	struct tw_notify_receipt r = publish(n, "smtps", "over implicit TLS", NULL);
+	cr_assert(tw_notify_wait(n, r.seq, 8000));
+	tw_notify_close(n);
+	cr_assert_eq(tw_test_count_files(f.mail, ".eml"), 1, "%s", tw_test_notes_get(&f.notes).last_error);
+	char *mp = tw_test_join(f.mail, "0001.json");
+	json_t *meta = tw_test_json_file(mp);
+	cr_expect(json_is_true(json_object_get(meta, "tls")), "TLS from the first byte");
+	cr_expect_str_eq(json_string_value(json_object_get(meta, "login")), "bob");
+	json_decref(meta);
+	free(mp);
+	free(pwfile);
+	free(cert);
+	free(key);
+	fix_free(&f);
+}
