@@ -29,6 +29,7 @@ static const struct command commands[] = {
 	{ "config", tw_cli_config, "check the configuration file of 'trailwatch run' (config check FILE)" },
 	{ "alarms", tw_cli_alarms, "alarm states, their history, set-state (--state DIR)" },
 	{ "silence", tw_cli_silence, "mute alarm notifications: silence add, list, expire" },
+	{ "notify", tw_cli_notify, "publish a notification (email, webhook, file, maildir, exec); outbox status" },
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

@@ -14,7 +14,8 @@
 	X(decode)       \
 	X(query)        \
 	X(filter)       \
-	X(composite)
+	X(composite)    \
+	X(policy)
 
 #define TW_FUZZ_DECL(name) int tw_fuzz_##name(const uint8_t *data, size_t size);
 TW_FUZZ_LIST(TW_FUZZ_DECL)
