@@ -137,6 +137,10 @@ fuzz: ensure-deps
 bench: $(BUILD)/trailwatch
 	@sh bench/run.sh $(BUILD)/trailwatch
 
+# NAB realAWSCloudwatch: trailwatch detect scored by ../shared/bench/nab-score next to published detectors.
+bench-nab: $(BUILD)/trailwatch
+	@sh bench/nab.sh $(BUILD)/trailwatch
+
 # ---- packages --------------------------------------------------------------------------------
 deps:
 	@missing=""; for d in $(DEBS) make gcc; do \

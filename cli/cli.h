@@ -182,4 +182,7 @@ int tw_cli_config(int argc, char **argv);
 /* ---- run.c: `trailwatch run`, the daemon loop --------------------------------------------------- */
 int tw_cli_run(int argc, char **argv);
 
+/* ---- detect.c: `trailwatch detect`, the anomaly band over a timestamp,value CSV ------------- */
+int tw_cli_detect(int argc, char **argv);
+
 #endif

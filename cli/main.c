@@ -22,6 +22,7 @@ static const struct command commands[] = {
 	{ "who", tw_cli_who, "who touched a resource (bucket, role, key, instance, ARN)" },
 	{ "what", tw_cli_what, "what a principal did: an hourly timeline, then the events" },
 	{ "run", tw_cli_run, "the daemon: consume Kafka sources into the store, commit after each durable batch" },
+	{ "detect", tw_cli_detect, "anomaly scores of a timestamp,value CSV series (the anomaly band)" },
 	{ "config", tw_cli_config, "check the configuration file of 'trailwatch run' (config check FILE)" },
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
