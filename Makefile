@@ -143,6 +143,10 @@ $(BUILD)/bench/kafka_cluster: bench/kafka_cluster.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(PKG_LIBS)
 
+# NAB realAWSCloudwatch: trailwatch detect scored by ../shared/bench/nab-score next to published detectors.
+bench-nab: $(BUILD)/trailwatch
+	@sh bench/nab.sh $(BUILD)/trailwatch
+
 # ---- packages --------------------------------------------------------------------------------
 deps:
 	@missing=""; for d in $(DEBS) make gcc; do \

@@ -218,7 +218,11 @@ int tw_cli_rules(int argc, char **argv);
 /* ---- alarms.c: `trailwatch alarms` (list, history, set-state) and `trailwatch silence` ---------- */
 int tw_cli_alarms(int argc, char **argv);
 int tw_cli_silence(int argc, char **argv);
+
 /* ---- notify.c: `trailwatch notify publish|status` ------------------------------------------------ */
 int tw_cli_notify(int argc, char **argv);
+
+/* ---- detect.c: `trailwatch detect`, the anomaly band over a timestamp,value CSV ------------- */
+int tw_cli_detect(int argc, char **argv);
 
 #endif

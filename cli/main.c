@@ -26,6 +26,7 @@ static const struct command commands[] = {
 	{ "filter", tw_cli_filter, "test or lint a CloudWatch Logs filter pattern against inputs (filter test|lint)" },
 	{ "metrics", tw_cli_metrics, "the per-minute series computed from the records (metrics show NAME)" },
 	{ "rules", tw_cli_rules, "list the built-in rules: the CIS AWS Foundations monitoring pack (rules list)" },
+	{ "detect", tw_cli_detect, "anomaly scores of a timestamp,value CSV series (the anomaly band)" },
 	{ "config", tw_cli_config, "check the configuration file of 'trailwatch run' (config check FILE)" },
 	{ "alarms", tw_cli_alarms, "alarm states, their history, set-state (--state DIR)" },
 	{ "silence", tw_cli_silence, "mute alarm notifications: silence add, list, expire" },
