@@ -122,6 +122,147 @@ struct tw_config_log {
 	int level;  /* enum tw_config_log_level (default info) */
 };
 
+/* $.metrics.filters[i]: a CloudWatch Logs metric filter. */
+struct tw_config_metric_filter {
+	char *name;          /* metric name (required; unique among metrics) */
+	char *pattern;       /* CloudWatch Logs filter pattern, verbatim (required; "" matches all) */
+	char *value;         /* metric value: "1" (default), another number, or "$.field" */
+	int has_default;     /* 1 when "default" was given */
+	double default_value; /* value of a period without a match (metrics without dimensions) */
+	char **dimensions;   /* up to 3 "$.field" selectors ($.eventName, $.userIdentity.arn) */
+	size_t ndimensions;  /* entries in dimensions */
+};
+
+/* $.metrics */
+struct tw_config_metrics {
+	int64_t period_ms;   /* period: aggregation period (default 1m) */
+	int64_t lateness_ms; /* lateness: how long a period stays open for late events (default 5m) */
+	uint64_t max_values; /* max_values: distinct dimension tuples per metric, the rest is "other" (1000) */
+	int cis;             /* cis: compute the 15 CIS metric filters (default true) */
+	struct tw_config_metric_filter *filters; /* filters: user metric filters */
+	size_t nfilters;     /* entries in filters */
+};
+
+/* $.rules[i]: an event rule: every matching record is published at once to a topic. */
+struct tw_config_rule {
+	char *name;     /* rule name (required, unique) */
+	char *pattern;  /* CloudWatch Logs filter pattern (required) */
+	char *topic;    /* notifier topic (required, must be configured) */
+	char *severity; /* message attribute "severity" (default "high") */
+};
+
+/* Comparison operators and TreatMissingData values, spelled as CloudWatch does, in the order of the
+ * indices stored in struct tw_config_alarm (NULL-terminated). */
+extern const char *const tw_config_comparisons[];
+extern const char *const tw_config_missing[];
+
+/* $.alarms[i]: a metric alarm (metric set) or a composite alarm (rule set). */
+struct tw_config_alarm {
+	char *name;          /* AlarmName (required, unique) */
+	char *description;   /* AlarmDescription, may be NULL */
+	char *metric;        /* metric name (a built-in series, a CIS metric, a filter or "anomalies") */
+	char **dimensions;   /* "name=value" from the object {"account": "123..."}; only those tuples count */
+	size_t ndimensions;  /* entries in dimensions */
+	char *statistic;     /* Sum (default), Average, Minimum, Maximum, SampleCount */
+	int64_t period_ms;   /* period (default 5m), a multiple of metrics.period */
+	uint64_t evaluation_periods;  /* N (default 1) */
+	uint64_t datapoints_to_alarm; /* M (default: N) */
+	int has_threshold;   /* 1 when "threshold" was given (required unless a band operator or rule) */
+	double threshold;    /* Threshold */
+	int comparison;      /* index in tw_config_comparisons (default GreaterThanOrEqualToThreshold) */
+	double band;         /* band width k of the band operators (default 2) */
+	int missing;         /* index in tw_config_missing (default "missing") */
+	char *rule;          /* AlarmRule of a composite alarm; NULL for a metric alarm */
+	char **alarm_actions; size_t nalarm_actions; /* topics on -> ALARM */
+	char **ok_actions; size_t nok_actions;       /* topics on -> OK */
+	char **insufficient_actions; size_t ninsufficient_actions; /* insufficient_data_actions */
+	int actions_enabled; /* actions_enabled (default true) */
+	char *severity;      /* label "severity" (default "medium") */
+	char **labels;       /* "key=value" from the object "labels" */
+	size_t nlabels;      /* entries in labels */
+};
+
+/* $.cis_alarms: the usual alarm of each CIS control (Sum over 5 minutes >= 1). */
+struct tw_config_cis_alarms {
+	int enabled;         /* enabled (default false) */
+	char **actions;      /* topics notified (default ["alarms"]) */
+	size_t nactions;     /* entries in actions */
+	char *severity;      /* label severity (default "high") */
+};
+
+/* $.notifier.topics[i] */
+struct tw_config_topic {
+	char *name;         /* [A-Za-z0-9_-]{1,256} (required, unique) */
+	char *display_name; /* From display name; may be NULL */
+};
+
+/* $.notifier.subscriptions[i].smtp */
+struct tw_config_smtp {
+	char *url;               /* smtp://host:port or smtps://host:port */
+	char *from;              /* From address */
+	char **to;               /* recipients; none: the subscription's endpoint */
+	size_t nto;              /* entries in to */
+	char *user;              /* AUTH user; NULL = no AUTH */
+	struct tw_secret password; /* AUTH password: {"file": P} or {"env": N}, never a literal */
+	int starttls;            /* 0 required (default), 1 opportunistic, 2 none */
+	char *ca_file;           /* CA bundle; NULL = the system's */
+	int insecure;            /* 1: skip certificate verification (default false) */
+};
+
+/* $.notifier.subscriptions[i].http */
+struct tw_config_http {
+	char **headers;  /* "Name: value" */
+	size_t nheaders; /* entries in headers */
+	char *ca_file;   /* CA bundle; NULL = the system's */
+	int insecure;    /* 1: skip certificate verification (default false) */
+};
+
+/* $.notifier.subscriptions[i].retry: SNS's delivery policy (absent: the protocol's default). */
+struct tw_config_retry {
+	int present;                 /* 1 when the object was given */
+	uint64_t num_retries;        /* numRetries */
+	uint64_t num_no_delay;       /* numNoDelayRetries */
+	uint64_t num_min_delay;      /* numMinDelayRetries */
+	uint64_t num_max_delay;      /* numMaxDelayRetries */
+	int64_t min_delay_ms;        /* min_delay */
+	int64_t max_delay_ms;        /* max_delay */
+	int backoff;                 /* 0 linear, 1 arithmetic, 2 geometric, 3 exponential */
+	uint64_t jitter_pct;         /* jitter, percent (0..50) */
+	int64_t max_age_ms;          /* max_age; 0 = no limit */
+};
+
+/* $.notifier.subscriptions[i] */
+struct tw_config_subscription {
+	char *name;          /* stable id; NULL = "PROTOCOL:ENDPOINT" */
+	char *topic;         /* a configured topic (required) */
+	int protocol;        /* 1 email, 2 email-json, 3 http, 4 https, 5 file, 6 maildir, 7 exec */
+	char *endpoint;      /* address, URL, path or program (required) */
+	char *filter_policy; /* the SNS filter policy object, as compact JSON text; NULL = all */
+	char **argv;         /* exec: full argv (argv[0] is run); none = { endpoint } */
+	size_t nargv;        /* entries in argv */
+	struct tw_config_smtp smtp; /* email, email-json, maildir */
+	struct tw_config_http http; /* http, https */
+	int64_t connect_timeout_ms; /* connect_timeout (default 10s) */
+	int64_t timeout_ms;  /* timeout (default 30s) */
+	struct tw_config_retry retry; /* retry */
+};
+
+/* $.notifier */
+struct tw_config_notifier {
+	int present;         /* 0: the section was absent (the default: topic "alarms" to a maildir) */
+	char *state_dir;     /* outbox directory; NULL = STORE/notify */
+	uint64_t workers;    /* delivery threads (default 2) */
+	char **group_by;     /* labels grouping alarms into one message (default ["alarm"]) */
+	size_t ngroup_by;    /* entries in group_by */
+	int64_t group_wait_ms;      /* group_wait (default 30s) */
+	int64_t group_interval_ms;  /* group_interval (default 5m) */
+	int64_t repeat_interval_ms; /* repeat_interval (default 4h; 0 = never) */
+	struct tw_config_topic *topics; /* topics */
+	size_t ntopics;      /* entries in topics */
+	struct tw_config_subscription *subscriptions; /* subscriptions */
+	size_t nsubscriptions; /* entries in subscriptions */
+};
+
 /* A loaded configuration. Everything is owned by it: free with tw_config_free. */
 struct tw_config {
 	char *path;                      /* the file it was read from (or the name given to parse) */
@@ -131,6 +272,13 @@ struct tw_config {
 	size_t nsources;                 /* entries in sources (at least one) */
 	struct tw_config_limits limits;  /* $.limits */
 	struct tw_config_log log;        /* $.log */
+	struct tw_config_metrics metrics; /* $.metrics */
+	struct tw_config_rule *rules;    /* $.rules */
+	size_t nrules;                   /* entries in rules */
+	struct tw_config_alarm *alarms;  /* $.alarms */
+	size_t nalarms;                  /* entries in alarms */
+	struct tw_config_cis_alarms cis_alarms; /* $.cis_alarms */
+	struct tw_config_notifier notifier; /* $.notifier */
 	size_t nsecrets;                 /* secrets referenced anywhere in the file */
 };
 
