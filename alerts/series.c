@@ -21,6 +21,7 @@ struct metric {
 	uint32_t *table;                     /* open addressing: tuple index + 1, 0 = empty */
 	uint32_t tcap;                       /* slots in table (power of two) */
 	int32_t other;                       /* index of the "other" tuple, -1 before it exists */
+	size_t max_keys;                     /* this metric's cap on tuples (0: the set's) */
 	int seen;                            /* got a value in the period being built (defaults) */
 };
 
@@ -120,6 +121,14 @@ void tw_series_free(struct tw_series *s)
 		period_free(&s->p[i]);
 	free(s->p);
 	free(s);
+}
+
+enum tw_rc tw_series_metric_set_max_keys(struct tw_series *s, unsigned id, size_t max_keys, struct tw_err *err)
+{
+	if (id >= s->nm || !max_keys)
+		return tw_err_set(err, TW_EINVAL, "series: bad metric id or cap");
+	s->m[id].max_keys = max_keys;
+	return TW_OK;
 }
 
 int tw_series_metric_find(const struct tw_series *s, const char *name)
@@ -245,7 +254,7 @@ static enum tw_rc tuple_get(struct tw_series *s, struct metric *m, const struct 
 			}
 		}
 	}
-	if (m->ntuples >= s->o.max_keys + (m->other >= 0 ? 1 : 0)) {
+	if (m->ntuples >= (m->max_keys ? m->max_keys : s->o.max_keys) + (m->other >= 0 ? 1 : 0)) {
 		*folded = 1;
 		if (m->other >= 0) {
 			*k = (uint32_t)m->other;

@@ -62,6 +62,10 @@ void tw_series_free(struct tw_series *s);
 enum tw_rc tw_series_metric_add(struct tw_series *s, const char *name, unsigned ndims, const char *const *dim_names,
 				int has_default, double default_value, unsigned *id, struct tw_err *err);
 
+/* Sets metric id's own cap on distinct tuples (instead of opts.max_keys): a built-in series of
+ * accounts x regions x APIs needs more than a user's metric filter. TW_EINVAL for a bad id or 0. */
+enum tw_rc tw_series_metric_set_max_keys(struct tw_series *s, unsigned id, size_t max_keys, struct tw_err *err);
+
 /* The metric's id by name, or -1. */
 int tw_series_metric_find(const struct tw_series *s, const char *name);
 

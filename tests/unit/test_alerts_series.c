@@ -114,6 +114,43 @@ Test(alerts_series, tuples_past_max_keys_fold_into_other)
 	tw_series_free(s);
 }
 
+Test(alerts_series, a_metric_own_cap_overrides_the_set_cap)
+{
+	struct tw_series_opts o;
+	struct tw_series *s;
+	struct tw_err err;
+	struct got g = { .n = 0 };
+	const char *dn[] = { "principal" };
+	char buf[8][16];
+	unsigned small, big;
+
+	tw_series_opts_default(&o);
+	o.max_keys = 2;
+	cr_assert_eq(tw_series_new(&o, &s, &err), TW_OK);
+	cr_assert_eq(tw_series_metric_add(s, "small", 1, dn, 0, 0, &small, &err), TW_OK);
+	cr_assert_eq(tw_series_metric_add(s, "big", 1, dn, 0, 0, &big, &err), TW_OK);
+	cr_assert_eq(tw_series_metric_set_max_keys(s, big, 5, &err), TW_OK);
+	cr_assert_eq(tw_series_metric_set_max_keys(s, big + 1, 5, &err), TW_EINVAL);
+	for (int i = 0; i < 4; i++) {
+		struct tw_str d = S((snprintf(buf[i], sizeof buf[i], "p%d", i), buf[i]));
+		cr_assert_eq(tw_series_put(s, small, &d, 1, 5 * MIN, &err), TW_OK);
+		cr_assert_eq(tw_series_put(s, big, &d, 1, 5 * MIN, &err), TW_OK);
+	}
+	tw_series_advance(s, 1, collect, &g, NULL);
+	/* small: p0, p1, other(2); big: p0..p3 each on its own */
+	cr_assert_eq(g.n, 7);
+	{
+		int other = 0, p3 = 0, small_p2 = 0;
+		for (int i = 0; i < g.n; i++) {
+			other += !strcmp(g.line[i], "small[other] 5 n=2 sum=2 min=1 max=1");
+			p3 += !strcmp(g.line[i], "big[p3] 5 n=1 sum=1 min=1 max=1");
+			small_p2 += !strncmp(g.line[i], "small[p2]", 9);
+		}
+		cr_assert(other == 1 && p3 == 1 && small_p2 == 0, "small folds past 2 tuples, big keeps 4");
+	}
+	tw_series_free(s);
+}
+
 Test(alerts_series, default_value_fills_periods_without_a_match_and_floor_ignores_closed_time)
 {
 	struct tw_series *s;
