@@ -91,8 +91,9 @@ test: ensure-deps
 	$(TEST_ENV) $(BUILD)/trailwatch-tests $(CRITERION_FLAGS)
 
 run: ensure-deps
+	@command -v jq >/dev/null 2>&1 || $(MAKE) --no-print-directory deps
 	@$(MAKE) --no-print-directory $(BUILD)/trailwatch
-	@sh samples/run.sh $(BUILD)/trailwatch
+	@sh samples/run.sh $(BUILD)/trailwatch $(BUILD)/run
 
 # ---- sanitizers: make check ------------------------------------------------------------------
 # One job: with --jobs 2, Criterion 2.4.1's runner itself leaks 48 bytes when tests set .timeout,

@@ -36,10 +36,25 @@ int tw_cli_metrics(int argc, char **argv);
 /* ---- metrics.c: the metrics beside the store --------------------------------------------------- */
 
 struct tw_cli_metrics;
-/* Opens STORE/metrics (created 0700): the built-in series and the CIS filters, resuming after the
- * time the last run closed. lateness_ms: how long a period stays open (0 = the default 5 min; a
+struct tw_cli_alerting;
+struct tw_config;
+struct tw_config_metrics;
+struct tw_series_point;
+struct tw_event;
+/* Opens STORE/metrics (created 0700): the built-in series, the CIS filters (unless mc->cis is 0)
+ * and the user's metric filters of mc (NULL: the defaults, no user filters), resuming after the
+ * time the last run closed. lateness_ms: at least this lateness (0: mc's or the default 5 min; a
  * backfill of files in any time order passes days, with a larger cap on open cells). 0, or -1. */
-int tw_cli_metrics_open(const char *store, int64_t lateness_ms, struct tw_cli_metrics **out, struct tw_err *err);
+int tw_cli_metrics_open(const char *store, int64_t lateness_ms, const struct tw_config_metrics *mc,
+			struct tw_cli_metrics **out, struct tw_err *err);
+/* Feeds al (borrowed; NULL: none) with every closed point, every newly stored event, and the closed
+ * mark once it is durable. */
+void tw_cli_metrics_set_alerting(struct tw_cli_metrics *m, struct tw_cli_alerting *al);
+/* The metric named name: its id (>= 0) with its dimension names (borrowed), or -1. */
+int tw_cli_metrics_find(const struct tw_cli_metrics *m, const char *name, const char *const **dims, unsigned *ndims);
+/* STORE/metrics, and the time up to which every period is closed and durable. */
+const char *tw_cli_metrics_dir(const struct tw_cli_metrics *m);
+int64_t tw_cli_metrics_closed(const struct tw_cli_metrics *m);
 /* Counts the events of b whose dup flag is 0 (dup may be NULL: all). 0, or -1 with err. */
 int tw_cli_metrics_feed(struct tw_cli_metrics *m, const struct tw_batch *b, const unsigned char *dup,
 			struct tw_err *err);
@@ -218,6 +233,49 @@ int tw_cli_rules(int argc, char **argv);
 /* ---- alarms.c: `trailwatch alarms` (list, history, set-state) and `trailwatch silence` ---------- */
 int tw_cli_alarms(int argc, char **argv);
 int tw_cli_silence(int argc, char **argv);
+
+/* ---- alerting.c: alarms, event rules, routing and the notifier inside `run` ------------------- */
+
+/* How the alerting reports (the daemon's log). */
+struct tw_cli_alerting_opts {
+	void (*log)(void *ctx, int level, const char *msg); /* level: enum tw_config_log_level; NULL: stderr */
+	void *log_ctx;                                        /* passed to log */
+	int no_delivery;                                      /* 1: publish to the outbox, deliver nothing */
+};
+
+/* What the alerting did since open. */
+struct tw_cli_alerting_stats {
+	uint64_t evaluations;   /* alarm evaluations */
+	uint64_t transitions;   /* state changes */
+	uint64_t to_alarm;      /* of them, to ALARM */
+	uint64_t notifications; /* messages published (alarm groups and event rules) */
+	uint64_t rule_matches;  /* events matched by event rules */
+	uint64_t rule_capped;   /* of them, not published (a rule's per-minute cap) */
+	uint64_t failures;      /* evaluation, render or publish failures (logged) */
+};
+
+/* Opens the alarm set (STORE/alarms), defines the config's alarms (and the CIS pack's when
+ * cis_alarms.enabled) against the metrics of m, opens the router and the notifier (the config's
+ * topics and subscriptions, or topic "alarms" delivering to the maildir STORE/mail), replays the
+ * closed points the alarms have not evaluated yet (a crash between the points and the alarms), and
+ * attaches itself to m. Errors name the config key ("alarms[2].metric: unknown metric ..."). */
+int tw_cli_alerting_open(const struct tw_config *cfg, const char *store, struct tw_cli_metrics *m,
+			 const struct tw_cli_alerting_opts *o, struct tw_cli_alerting **out, struct tw_err *err);
+/* Called by the metrics: a closed point (dims: its metric's dimension names), a newly stored event,
+ * and the durable closed mark (evaluates the alarms whose periods ended by then). */
+void tw_cli_alerting_point(struct tw_cli_alerting *a, const struct tw_series_point *p, const char *const *dims);
+void tw_cli_alerting_event(struct tw_cli_alerting *a, const struct tw_event *ev);
+void tw_cli_alerting_advance(struct tw_cli_alerting *a, int64_t closed);
+/* Publishes the notifications due: the router's clock is event time (the closed mark) moved on by
+ * the wall-clock time since the mark last moved; flush: release every group waiting (the end of a
+ * finite run). Returns how many messages were published. */
+size_t tw_cli_alerting_tick(struct tw_cli_alerting *a, int flush);
+/* Waits up to timeout_ms for every pending delivery; 1 when none is left. */
+int tw_cli_alerting_drain(struct tw_cli_alerting *a, int64_t timeout_ms);
+void tw_cli_alerting_stats(const struct tw_cli_alerting *a, struct tw_cli_alerting_stats *st);
+/* Detaches from the metrics (call tw_cli_metrics_set_alerting(m, NULL) first if m is freed first)
+ * and closes everything; pending deliveries stay in the outbox for the next run. NULL ok. */
+void tw_cli_alerting_close(struct tw_cli_alerting *a);
 
 /* ---- notify.c: `trailwatch notify publish|status` ------------------------------------------------ */
 int tw_cli_notify(int argc, char **argv);

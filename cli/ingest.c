@@ -498,7 +498,7 @@ int tw_cli_ingest(int argc, char **argv)
 	}
 	if (rec.note[0])
 		fprintf(stderr, "trailwatch: %s: %s\n", dir, rec.note);
-	if (metrics && tw_cli_metrics_open(dir, 31LL * 86400 * 1000, &ctx.metrics, &err)) {
+	if (metrics && tw_cli_metrics_open(dir, 31LL * 86400 * 1000, NULL, &ctx.metrics, &err)) {
 		fprintf(stderr, "trailwatch: %s\n", err.msg);
 		ex = TW_EXIT_FAIL;
 		goto out;

@@ -4,6 +4,7 @@
  * per principal) and to the 15 CIS metric filters; closed periods are appended to
  * STORE/metrics/points.jsonl and the time up to which everything is closed to STORE/metrics/closed,
  * so a restart resumes after it. `trailwatch metrics show NAME` reads the points back. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -20,12 +21,34 @@
 #include "alerts/filter.h"
 #include "alerts/series.h"
 #include "cli/cli.h"
+#include "core/config.h"
 #include "core/json.h"
 #include "core/time.h"
 #include "index/store.h"
+#include "query/query.h"
 
 #define CMD "metrics"
 #define MAX_CIS 32
+#define BUILTIN_MAX_KEYS 50000 /* distinct tuples of each built-in series before "other" */
+#define MAX_FILTERS 100 /* user metric filters (the config's cap) */
+
+/* A user metric filter: its pattern's index in the filter set, its value and dimension paths. */
+struct ufilter {
+	size_t pat;                     /* index of its pattern in fs (== its index in fr.matched) */
+	unsigned id;                    /* its metric id */
+	int value_path;                 /* 1: the value is the number at path `value` */
+	size_t value;                   /* ... the path's index in fr.values */
+	double constant;                /* the value when value_path == 0 */
+	size_t dims[3];                 /* dimension paths' indices in fr.values */
+	unsigned ndims;                 /* dimensions */
+	char *dim_names[3];             /* their names: the path without "$." */
+};
+
+/* Every metric's dimension names, by metric id, for the alarms that select tuples by them. */
+struct mdims {
+	const char *const *names; /* borrowed: static arrays or a ufilter's dim_names */
+	unsigned n;               /* how many */
+};
 
 struct tw_cli_metrics {
 	struct tw_series *s;          /* the aggregates */
@@ -42,6 +65,11 @@ struct tw_cli_metrics {
 	struct tw_err err;            /* the first failure */
 	unsigned char *dup;           /* per event of the batch being stored: 1 = duplicate */
 	size_t dupcap;                /* room in dup */
+	struct ufilter uf[MAX_FILTERS]; /* user metric filters */
+	size_t nuf;                   /* entries in uf */
+	struct mdims dims[TW_SERIES_MAX_METRICS]; /* dimension names by metric id */
+	struct tw_cli_alerting *al;   /* alarms fed with closed points and new events; NULL = none */
+	uint64_t refed;               /* events fed again from the store at open (open periods) */
 };
 
 static void emit_point(void *ctx, const struct tw_series_point *p)
@@ -51,6 +79,8 @@ static void emit_point(void *ctx, const struct tw_series_point *p)
 
 	if (m->failed)
 		return;
+	if (m->al)
+		tw_cli_alerting_point(m->al, p, p->metric < TW_SERIES_MAX_METRICS ? m->dims[p->metric].names : NULL);
 	m->line.n = 0;
 	tw_err_clear(&err);
 	(void)tw_buf_printf(&m->line, &err, "{\"t\":%lld,\"m\":", (long long)p->t);
@@ -85,7 +115,105 @@ static int write_closed(struct tw_cli_metrics *m)
 	return ok ? 0 : -1;
 }
 
-int tw_cli_metrics_open(const char *store, int64_t lateness_ms, struct tw_cli_metrics **out, struct tw_err *err)
+/* Cuts from points.jsonl the points at or after closed: a crash after they were made durable but
+ * before the closed mark moved leaves them there, and the refeed emits them again. Points are
+ * appended in time order, so the cut is a tail. 0, or -1 (errno). */
+static int trim_points(const char *path, int64_t closed)
+{
+	char line[65536];
+	FILE *f = fopen(path, "r+");
+	off_t size, pos, cut = -1;
+
+	if (!f)
+		return errno == ENOENT ? 0 : -1;
+	fseeko(f, 0, SEEK_END);
+	size = ftello(f);
+	for (pos = size; pos > 0;) { /* step back until a line before closed */
+		long long t;
+		pos = pos > (1 << 20) ? pos - (1 << 20) : 0;
+		fseeko(f, pos, SEEK_SET);
+		if (pos && !fgets(line, sizeof line, f))
+			break;
+		if (!fgets(line, sizeof line, f) || sscanf(line, "{\"t\":%lld", &t) != 1 || t < closed)
+			break;
+	}
+	fseeko(f, pos, SEEK_SET);
+	if (pos && !fgets(line, sizeof line, f))
+		goto done;
+	for (;;) {
+		off_t at = ftello(f);
+		long long t;
+		if (!fgets(line, sizeof line, f))
+			break;
+		if (sscanf(line, "{\"t\":%lld", &t) != 1 || t >= closed || !strchr(line, '\n')) {
+			cut = at;
+			break;
+		}
+	}
+done:
+	if (cut >= 0 && (ftruncate(fileno(f), cut) || fsync(fileno(f)))) {
+		fclose(f);
+		return -1;
+	}
+	return fclose(f);
+}
+
+/* Adds the config's metric filters (their patterns and paths into fs, their metrics into s). */
+static int add_user_filters(struct tw_cli_metrics *m, const struct tw_config_metrics *mc, struct tw_err *err)
+{
+	for (size_t i = 0; mc && i < mc->nfilters; i++) {
+		const struct tw_config_metric_filter *cf = &mc->filters[i];
+		struct ufilter *u = &m->uf[m->nuf];
+		const char *names[3];
+		char *end;
+
+		if (m->nuf >= MAX_FILTERS)
+			return tw_err_set(err, TW_ELIMIT, "metrics.filters: more than %d", MAX_FILTERS), -1;
+		if (tw_filter_set_add(m->fs, cf->pattern, strlen(cf->pattern), &u->pat, err)) {
+			tw_err_prefix(err, "metrics.filters[%zu] (%s): pattern: ", i, cf->name);
+			return -1;
+		}
+		if (cf->value && !strncmp(cf->value, "$.", 2)) {
+			u->value_path = 1;
+			if (tw_filter_set_add_path(m->fs, cf->value, strlen(cf->value), &u->value, err)) {
+				tw_err_prefix(err, "metrics.filters[%zu] (%s): value: ", i, cf->name);
+				return -1;
+			}
+		} else {
+			const char *v = cf->value ? cf->value : "1";
+			errno = 0;
+			u->constant = strtod(v, &end);
+			if (errno || end == v || *end || !isfinite(u->constant))
+				return tw_err_set(err, TW_EINVAL,
+						  "metrics.filters[%zu] (%s): value: \"%s\" is neither a number nor a $.field",
+						  i, cf->name, v), -1;
+		}
+		for (size_t d = 0; d < cf->ndimensions && d < 3; d++) {
+			const char *p = cf->dimensions[d];
+			if (tw_filter_set_add_path(m->fs, p, strlen(p), &u->dims[d], err)) {
+				tw_err_prefix(err, "metrics.filters[%zu] (%s): dimensions[%zu]: ", i, cf->name, d);
+				return -1;
+			}
+			if (!(u->dim_names[d] = strdup(strncmp(p, "$.", 2) ? p : p + 2)))
+				return tw_err_set(err, TW_ENOMEM, "out of memory"), -1;
+			names[d] = u->dim_names[d];
+			u->ndims++;
+		}
+		if (tw_series_metric_add(m->s, cf->name, u->ndims, names, cf->has_default, cf->default_value, &u->id, err)) {
+			tw_err_prefix(err, "metrics.filters[%zu]: ", i);
+			return -1;
+		}
+		if (u->id < TW_SERIES_MAX_METRICS)
+			m->dims[u->id] = (struct mdims){ (const char *const *)u->dim_names, u->ndims };
+		m->nuf++;
+	}
+	return 0;
+}
+
+static int refeed(struct tw_cli_metrics *m, const char *store, int64_t from, uint64_t *fed, struct tw_err *err);
+
+int tw_cli_metrics_open(const char *store, int64_t lateness_ms, const struct tw_config_metrics *mc,
+			struct tw_cli_metrics **out, struct tw_err *err)
 {
 	struct tw_series_opts so;
 	struct tw_cli_metrics *m = calloc(1, sizeof *m);
@@ -108,6 +236,12 @@ int tw_cli_metrics_open(const char *store, int64_t lateness_ms, struct tw_cli_me
 		goto fail;
 	}
 	tw_series_opts_default(&so);
+	if (mc) {
+		so.period_ms = mc->period_ms;
+		so.lateness_ms = mc->lateness_ms;
+		if (mc->max_values)
+			so.max_keys = (size_t)mc->max_values;
+	}
 	if (lateness_ms > so.lateness_ms) { /* a backfill: files come in any time order */
 		so.lateness_ms = lateness_ms;
 		so.max_open = 4000000;
@@ -118,15 +252,23 @@ int tw_cli_metrics_open(const char *store, int64_t lateness_ms, struct tw_cli_me
 	    tw_series_metric_add(m->s, "calls_by_principal", 1, dimp, 0, 0, &m->principals, err) ||
 	    tw_filter_set_new(&m->fs, err))
 		goto fail;
+	/* accounts x regions x APIs and principals outgrow a metric filter's 1,000 values at once */
+	if (tw_series_metric_set_max_keys(m->s, m->calls, BUILTIN_MAX_KEYS, err) ||
+	    tw_series_metric_set_max_keys(m->s, m->errors, BUILTIN_MAX_KEYS, err) ||
+	    tw_series_metric_set_max_keys(m->s, m->principals, BUILTIN_MAX_KEYS, err))
+		goto fail;
+	m->dims[m->calls] = (struct mdims){ dims4, 4 };
+	m->dims[m->errors] = (struct mdims){ dims4, 4 };
+	m->dims[m->principals] = (struct mdims){ dimp, 1 };
 	cis = tw_cis_controls(&ncis);
-	for (size_t i = 0; i < ncis && i < MAX_CIS; i++) {
+	for (size_t i = 0; (!mc || mc->cis) && i < ncis && i < MAX_CIS; i++) {
 		size_t idx;
 		if (tw_filter_set_add(m->fs, cis[i].pattern, strlen(cis[i].pattern), &idx, err) ||
 		    tw_series_metric_add(m->s, cis[i].metric, 0, NULL, 0, 0, &m->cis[idx], err))
 			goto fail;
 		m->ncis++;
 	}
-	if (tw_filter_result_init(m->fs, &m->fr, err))
+	if (add_user_filters(m, mc, err) || tw_filter_result_init(m->fs, &m->fr, err))
 		goto fail;
 	/* resume after what an earlier run closed */
 	snprintf(path, sizeof path, "%s/closed", m->dir);
@@ -139,6 +281,10 @@ int tw_cli_metrics_open(const char *store, int64_t lateness_ms, struct tw_cli_me
 		fclose(f);
 	}
 	snprintf(path, sizeof path, "%s/points.jsonl", m->dir);
+	if (trim_points(path, m->closed)) {
+		tw_err_set(err, TW_EIO, "%s: %s", path, strerror(errno));
+		goto fail;
+	}
 	{
 		int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 		if (fd < 0 || !(m->points = fdopen(fd, "a"))) {
@@ -147,6 +293,15 @@ int tw_cli_metrics_open(const char *store, int64_t lateness_ms, struct tw_cli_me
 				close(fd);
 			goto fail;
 		}
+	}
+	/* the periods a crash left open: their events are in the store, counted nowhere yet */
+	if (m->closed > 0) {
+		uint64_t fed;
+		if (refeed(m, store, m->closed, &fed, err)) {
+			tw_err_prefix(err, "metrics: refeeding the open periods from the store: ");
+			goto fail;
+		}
+		m->refed = fed;
 	}
 	*out = m;
 	return 0;
@@ -161,6 +316,59 @@ static struct tw_str fld(const struct tw_event *ev, enum tw_field f)
 	return ev->f[f].n ? ev->f[f] : (struct tw_str){ none, 1 };
 }
 
+/* Folds event ev's match of user filter u into its metric. */
+static int put_user(struct tw_cli_metrics *m, const struct ufilter *u, const struct tw_event *ev, struct tw_err *err)
+{
+	struct tw_str d[3];
+	double v = u->constant;
+
+	if (u->value_path) {
+		const struct tw_filter_value *fv = &m->fr.values[u->value];
+		if (!fv->has_num || !isfinite(fv->num))
+			return 0; /* CloudWatch: no number at the value's path, no datapoint */
+		v = fv->num;
+	}
+	for (unsigned k = 0; k < u->ndims; k++) {
+		const struct tw_filter_value *fv = &m->fr.values[u->dims[k]];
+		d[k] = fv->type == TW_FILTER_ABSENT || !fv->s.n ? (struct tw_str){ "-", 1 } : fv->s;
+	}
+	return tw_series_put(m->s, u->id, d, v, ev->time_ms, err) ? -1 : 0;
+}
+
+/* Counts one newly stored event. 0, or -1 with err (m is then failed). */
+static int feed_one(struct tw_cli_metrics *m, const struct tw_event *ev, struct tw_err *err)
+{
+	struct tw_str d4[4];
+
+	if (ev->kind != TW_KIND_CLOUDTRAIL) {
+		/* CloudWatch Logs records: only the user's metric filters apply */
+		if (!m->nuf)
+			return 0;
+		if (tw_filter_set_eval(m->fs, ev, &m->fr, err))
+			return -1;
+		for (size_t k = 0; k < m->nuf; k++)
+			if (m->fr.matched[m->uf[k].pat] && put_user(m, &m->uf[k], ev, err))
+				return -1;
+		return 0;
+	}
+	d4[0] = fld(ev, TW_F_ACCOUNT);
+	d4[1] = fld(ev, TW_F_REGION);
+	d4[2] = fld(ev, TW_F_EVENT_SOURCE);
+	d4[3] = fld(ev, TW_F_EVENT_NAME);
+	if (tw_series_put(m->s, m->calls, d4, 1, ev->time_ms, err) ||
+	    (ev->f[TW_F_ERROR_CODE].n && tw_series_put(m->s, m->errors, d4, 1, ev->time_ms, err)) ||
+	    tw_series_put(m->s, m->principals, (struct tw_str[]){ fld(ev, TW_F_PRINCIPAL) }, 1, ev->time_ms, err) ||
+	    tw_filter_set_eval(m->fs, ev, &m->fr, err))
+		return -1;
+	for (size_t k = 0; k < m->ncis; k++)
+		if (m->fr.matched[k] && tw_series_put(m->s, m->cis[k], NULL, 1, ev->time_ms, err))
+			return -1;
+	for (size_t k = 0; k < m->nuf; k++)
+		if (m->fr.matched[m->uf[k].pat] && put_user(m, &m->uf[k], ev, err))
+			return -1;
+	return 0;
+}
+
 int tw_cli_metrics_feed(struct tw_cli_metrics *m, const struct tw_batch *b, const unsigned char *dup,
 			struct tw_err *err)
 {
@@ -169,31 +377,66 @@ int tw_cli_metrics_feed(struct tw_cli_metrics *m, const struct tw_batch *b, cons
 		return -1;
 	}
 	for (size_t i = 0; i < b->n; i++) {
-		const struct tw_event *ev = &b->ev[i];
-		struct tw_str d4[4];
-
 		if (dup && dup[i])
 			continue; /* stored before: already counted */
-		if (ev->kind != TW_KIND_CLOUDTRAIL)
-			continue;
-		d4[0] = fld(ev, TW_F_ACCOUNT);
-		d4[1] = fld(ev, TW_F_REGION);
-		d4[2] = fld(ev, TW_F_EVENT_SOURCE);
-		d4[3] = fld(ev, TW_F_EVENT_NAME);
-		if (tw_series_put(m->s, m->calls, d4, 1, ev->time_ms, err) ||
-		    (ev->f[TW_F_ERROR_CODE].n && tw_series_put(m->s, m->errors, d4, 1, ev->time_ms, err)) ||
-		    tw_series_put(m->s, m->principals, (struct tw_str[]){ fld(ev, TW_F_PRINCIPAL) }, 1, ev->time_ms, err) ||
-		    tw_filter_set_eval(m->fs, ev, &m->fr, err))
-			goto fail;
-		for (size_t k = 0; k < m->ncis; k++)
-			if (m->fr.matched[k] && tw_series_put(m->s, m->cis[k], NULL, 1, ev->time_ms, err))
-				goto fail;
+		if (feed_one(m, &b->ev[i], err)) {
+			m->failed = 1;
+			m->err = *err;
+			return -1;
+		}
+		if (m->al)
+			tw_cli_alerting_event(m->al, &b->ev[i]);
 	}
 	return 0;
-fail:
-	m->failed = 1;
-	m->err = *err;
-	return -1;
+}
+
+/* Feeds the events the store holds from `from` on, an hour at a time in time order (so memory is
+ * bounded by an hour of events): the periods a crash left open, or everything for a rebuild.
+ * *fed counts the events. 0, or -1 with err. */
+static int refeed(struct tw_cli_metrics *m, const char *store, int64_t from, uint64_t *fed, struct tw_err *err)
+{
+	static const char text[] = "limit 100000000";
+	const char *stores[1] = { store };
+	struct tw_store_stats st;
+	struct tw_query *q = NULL;
+	int rc = -1;
+
+	*fed = 0;
+	if (tw_store_stat(store, &st, err))
+		return -1;
+	if (st.tmin > st.tmax || st.tmax < from)
+		return 0;
+	if (from < st.tmin)
+		from = st.tmin - st.tmin % 3600000;
+	if (tw_query_parse(text, sizeof text - 1, &q, err))
+		return -1;
+	for (int64_t t = from; t <= st.tmax; t += 3600000) {
+		struct tw_qexec *x = NULL;
+		struct tw_qrun_opts ro = { .ordered = 1 };
+		size_t n;
+
+		if (tw_qexec_new(q, NULL, &x, err) || tw_query_run(stores, 1, q, t, t + 3599999, &ro, x, NULL, err) ||
+		    tw_qexec_finish(x, err)) {
+			tw_qexec_free(x);
+			goto out;
+		}
+		n = tw_qexec_nrows(x);
+		for (size_t i = 0; i < n; i++) {
+			const struct tw_event *ev = tw_qexec_row_event(x, i);
+			if (ev && feed_one(m, ev, err)) {
+				tw_qexec_free(x);
+				goto out;
+			}
+		}
+		*fed += n;
+		tw_qexec_free(x);
+		if (tw_cli_metrics_advance(m, 0, err))
+			goto out;
+	}
+	rc = 0;
+out:
+	tw_query_free(q);
+	return rc;
 }
 
 int tw_cli_metrics_advance(struct tw_cli_metrics *m, int flush_all, struct tw_err *err)
@@ -221,6 +464,9 @@ int tw_cli_metrics_advance(struct tw_cli_metrics *m, int flush_all, struct tw_er
 		tw_err_set(&m->err, TW_EIO, "%s/closed: %s", m->dir, strerror(errno));
 		goto fail;
 	}
+	/* the alarms after the points are durable: a crash in between replays them from points.jsonl */
+	if (m->al)
+		tw_cli_alerting_advance(m->al, closed);
 	return 0;
 fail:
 	m->failed = 1;
@@ -248,6 +494,31 @@ enum tw_rc tw_cli_store_append(struct tw_store *store, struct tw_cli_metrics *m,
 	return rc;
 }
 
+void tw_cli_metrics_set_alerting(struct tw_cli_metrics *m, struct tw_cli_alerting *al)
+{
+	m->al = al;
+}
+
+int tw_cli_metrics_find(const struct tw_cli_metrics *m, const char *name, const char *const **dims, unsigned *ndims)
+{
+	int id = tw_series_metric_find(m->s, name);
+	if (id < 0 || id >= TW_SERIES_MAX_METRICS)
+		return -1;
+	*dims = m->dims[id].names;
+	*ndims = m->dims[id].n;
+	return id;
+}
+
+const char *tw_cli_metrics_dir(const struct tw_cli_metrics *m)
+{
+	return m->dir;
+}
+
+int64_t tw_cli_metrics_closed(const struct tw_cli_metrics *m)
+{
+	return m->closed;
+}
+
 const char *tw_cli_metrics_failure(const struct tw_cli_metrics *m)
 {
 	return m && m->failed ? m->err.msg : NULL;
@@ -271,6 +542,9 @@ void tw_cli_metrics_close(struct tw_cli_metrics *m, struct tw_err *err)
 		fclose(m->points);
 	tw_filter_result_free(&m->fr);
 	tw_filter_set_free(m->fs);
+	for (size_t i = 0; i < m->nuf; i++)
+		for (unsigned d = 0; d < m->uf[i].ndims; d++)
+			free(m->uf[i].dim_names[d]);
 	tw_series_free(m->s);
 	tw_buf_free(&m->line);
 	free(m->dup);
@@ -283,7 +557,8 @@ static void usage(FILE *f)
 {
 	fputs("usage: trailwatch metrics show NAME --store DIR [--since 6h | --from T --until T] [--by DIM]\n"
 	      "                                 [--stat sum|count|min|max|avg] [--format table|csv|json]\n"
-	      "       trailwatch metrics list --store DIR\n"
+	      "       trailwatch metrics list --store DIR | --config FILE\n"
+	      "       trailwatch metrics rebuild --store DIR [--config FILE]\n"
 	      "\n"
 	      "The per-minute series 'trailwatch run' and 'trailwatch ingest' compute as they store events\n"
 	      "(by event time; a minute closes 5 minutes after the newest event passed its end):\n"
@@ -300,8 +575,14 @@ static void usage(FILE *f)
 	      "  -b, --by DIM        keep this dimension (account, region, eventSource, eventName, principal)\n"
 	      "      --stat S        sum (default), count, min, max or avg of the values in the period\n"
 	      "  -f, --format FMT    table (default), csv or json\n"
+	      "  -c, --config FILE   list, rebuild: the metric filters of this configuration\n"
 	      "\n"
-	      "exit codes: 0 ok; 2 usage error; 3 the series cannot be read.\n",
+	      "rebuild recomputes every series from the events in the store (after adding a metric\n"
+	      "filter or losing DIR/metrics), with the config's metrics section (--config); it holds\n"
+	      "the store's writer lock, so stop the daemon first. A crash leaves the open periods to\n"
+	      "the next run or ingest, which refeeds them from the store on its own.\n"
+	      "\n"
+	      "exit codes: 0 ok; 2 usage error; 3 the series cannot be read (or rebuilt).\n",
 	      f);
 }
 
@@ -470,6 +751,82 @@ static int do_show(const char *dir, const char *name, int64_t from, int64_t unti
 	return fflush(stdout) ? TW_EXIT_FAIL : TW_EXIT_OK;
 }
 
+/* `metrics list --config FILE`: the built-in series, the CIS metrics (unless disabled) and the
+ * config's metric filters. */
+static int do_list(const struct tw_config *cfg)
+{
+	size_t n;
+	const struct tw_cis_control *cis = tw_cis_controls(&n);
+
+	printf("%-36s %s\n", "calls", "per account, region, eventSource, eventName");
+	printf("%-36s %s\n", "errors", "per account, region, eventSource, eventName (records with errorCode)");
+	printf("%-36s %s\n", "calls_by_principal", "per principal");
+	for (size_t i = 0; cfg->metrics.cis && i < n; i++)
+		printf("%-36s %s %s\n", cis[i].metric, cis[i].id, cis[i].title);
+	for (size_t i = 0; i < cfg->metrics.nfilters; i++) {
+		const struct tw_config_metric_filter *f = &cfg->metrics.filters[i];
+		printf("%-36s filter %s", f->name, f->pattern);
+		for (size_t d = 0; d < f->ndimensions; d++)
+			printf("%s%s", d ? ", " : " per ", f->dimensions[d]);
+		printf("\n");
+	}
+	return TW_EXIT_OK;
+}
+
+/* `metrics rebuild`: recomputes every series from the events in the store (a new metric filter, a
+ * changed period, a lost metrics directory). Holds the store's writer lock meanwhile. */
+static int do_rebuild(const char *dir, const struct tw_config_metrics *mc)
+{
+	struct tw_store *st = NULL;
+	struct tw_store_opts so;
+	struct tw_cli_metrics *m = NULL;
+	struct tw_err err;
+	char mdir[4200], old[4300], p1[4400], p2[4400];
+	uint64_t fed = 0, points = 0, late = 0;
+	double t0 = tw_cli_now();
+	int ex = TW_EXIT_FAIL;
+
+	tw_store_opts_default(&so);
+	tw_err_clear(&err);
+	if (tw_store_open(dir, &so, &st, NULL, &err) != TW_OK) {
+		fprintf(stderr, "trailwatch metrics rebuild: %s%s\n", err.msg,
+			err.rc == TW_EBUSY ? " (stop the daemon writing it first)" : "");
+		return TW_EXIT_FAIL;
+	}
+	snprintf(mdir, sizeof mdir, "%s/metrics", dir);
+	snprintf(old, sizeof old, "%s/metrics.old", dir);
+	/* the old series stay aside until the new ones are complete */
+	snprintf(p1, sizeof p1, "%s/points.jsonl", old);
+	snprintf(p2, sizeof p2, "%s/closed", old);
+	(void)unlink(p1);
+	(void)unlink(p2);
+	(void)rmdir(old);
+	if (rename(mdir, old) && errno != ENOENT) {
+		fprintf(stderr, "trailwatch metrics rebuild: %s: %s\n", mdir, strerror(errno));
+		goto out;
+	}
+	if (tw_cli_metrics_open(dir, 0, mc, &m, &err) || refeed(m, dir, INT64_MIN, &fed, &err) ||
+	    tw_cli_metrics_advance(m, 1, &err)) {
+		fprintf(stderr, "trailwatch metrics rebuild: %s (the previous series are in %s)\n", err.msg, old);
+		goto out;
+	}
+	tw_cli_metrics_stats(m, &points, &late);
+	printf("rebuilt %s/metrics: %llu events, %llu points, %.1f s\n", dir, (unsigned long long)fed,
+	       (unsigned long long)points, tw_cli_now() - t0);
+	(void)unlink(p1);
+	(void)unlink(p2);
+	(void)rmdir(old);
+	ex = TW_EXIT_OK;
+out:
+	tw_cli_metrics_close(m, NULL);
+	tw_err_clear(&err);
+	if (tw_store_close(st, &err) != TW_OK && ex == TW_EXIT_OK) {
+		fprintf(stderr, "trailwatch metrics rebuild: %s\n", err.msg);
+		ex = TW_EXIT_FAIL;
+	}
+	return ex;
+}
+
 int tw_cli_metrics(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -477,9 +834,9 @@ int tw_cli_metrics(int argc, char **argv)
 		{ "from", required_argument, NULL, 'F' },  { "until", required_argument, NULL, 'U' },
 		{ "by", required_argument, NULL, 'b' },    { "stat", required_argument, NULL, 't' },
 		{ "format", required_argument, NULL, 'f' }, { "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{ "config", required_argument, NULL, 'c' }, { NULL, 0, NULL, 0 },
 	};
-	const char *dir = NULL, *by = NULL, *stat = "sum", *sub;
+	const char *dir = NULL, *by = NULL, *stat = "sum", *sub, *config = NULL;
 	int64_t from = INT64_MIN, until = INT64_MAX;
 	int c, fmt = 0;
 
@@ -488,16 +845,19 @@ int tw_cli_metrics(int argc, char **argv)
 		return argc < 2 ? TW_EXIT_USAGE : TW_EXIT_OK;
 	}
 	sub = argv[1];
-	if (strcmp(sub, "show") && strcmp(sub, "list"))
-		return tw_cli_usage_error(CMD, "unknown subcommand '%s' (show, list)", sub);
+	if (strcmp(sub, "show") && strcmp(sub, "list") && strcmp(sub, "rebuild"))
+		return tw_cli_usage_error(CMD, "unknown subcommand '%s' (show, list, rebuild)", sub);
 	optind = 2;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":S:b:f:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":S:b:f:c:h", opts, NULL)) != -1) {
 		struct tw_err e;
 		int64_t v;
 		switch (c) {
 		case 'S':
 			dir = optarg;
+			break;
+		case 'c':
+			config = optarg;
 			break;
 		case 's':
 			if (tw_duration_parse(optarg, &v, &e) != TW_OK)
@@ -543,8 +903,24 @@ int tw_cli_metrics(int argc, char **argv)
 			return tw_cli_getopt_error(CMD, c, argv);
 		}
 	}
-	if (!dir)
+	if (!dir && !(config && strcmp(sub, "show")))
 		return tw_cli_usage_error(CMD, "--store DIR is required");
+	if (!strcmp(sub, "rebuild") || (!strcmp(sub, "list") && config)) {
+		struct tw_config *cfg = NULL;
+		struct tw_err e;
+		int ex;
+		if (optind != argc)
+			return tw_cli_usage_error(CMD, "%s takes no argument", sub);
+		if (config && tw_config_load(config, &cfg, &e) != TW_OK) {
+			fprintf(stderr, "trailwatch metrics: %s\n", e.msg);
+			return TW_EXIT_USAGE;
+		}
+		if (!dir)
+			dir = cfg->store.dir;
+		ex = !strcmp(sub, "rebuild") ? do_rebuild(dir, cfg ? &cfg->metrics : NULL) : do_list(cfg);
+		tw_config_free(cfg);
+		return ex;
+	}
 	if (!strcmp(sub, "list")) {
 		size_t n;
 		const struct tw_cis_control *cis = tw_cis_controls(&n);

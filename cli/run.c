@@ -78,6 +78,7 @@ struct runctx {
 	struct tw_err serr;         /* the error behind store_failed / quar_failed */
 	uint64_t appends;           /* batches appended */
 	struct tw_cli_metrics *metrics; /* the series beside the store (STORE/metrics) */
+	struct tw_cli_alerting *alerting; /* alarms, event rules and the notifier; NULL without a config */
 	uint64_t kill_after_store;  /* test hook TRAILWATCH_TEST_KILL_AFTER_STORE=N: SIGKILL ourselves
 	                             * right after the Nth durable append, before the source is
 	                             * acknowledged (0 = off); the crash tests aim at that window */
@@ -97,6 +98,10 @@ static void usage(FILE *f)
 	      "DIR/follow-<source index>.checkpoint once stored, so it is ingested once across restarts.\n"
 	      "SIGINT/SIGTERM: finish the current batch, close the consumers and the store, exit 0.\n"
 	      "SIGHUP: reopen the log file (log.file of the config).\n"
+	      "With a config, the metrics feed the alarms of $.alarms (and the CIS pack's with\n"
+	      "$.cis_alarms.enabled), event rules ($.rules) publish matching records at once, and the\n"
+	      "notifier ($.notifier; default: topic \"alarms\" to the maildir DIR/mail) delivers them\n"
+	      "from its durable outbox (DIR/notify). 'trailwatch alarms list --store DIR' shows states.\n"
 	      "\n"
 	      "options:\n"
 	      "  -c, --config FILE          the configuration file (see 'trailwatch config check')\n"
@@ -113,7 +118,10 @@ static void usage(FILE *f)
 	      "                             same figures go to DIR/status.json every few seconds\n"
 	      "                             ('trailwatch status --store DIR' shows them)\n"
 	      "      --exit-at-end          exit 0 once every assigned Kafka partition is caught up\n"
-	      "                             (lag 0 after the commit), like kcat -e: for backfills\n"
+	      "                             (lag 0 after the commit), like kcat -e, and every followed\n"
+	      "                             directory has no new file: for backfills. The metrics then\n"
+	      "                             close every period, the alarms are evaluated, and the run\n"
+	      "                             waits (up to 60 s) for their notifications to be delivered\n"
 	      "      --count N              exit 0 once N events (new or duplicate) are stored and\n"
 	      "                             acknowledged, like kcat -c\n"
 	      "  -h, --help                 this help\n"
@@ -227,6 +235,21 @@ static void log_reopen(struct runlog *lg)
 	lg->f = f;
 	pthread_mutex_unlock(&lg->mu);
 	logmsg(lg, TW_CONFIG_LOG_INFO, "SIGHUP: log file %s reopened", lg->path);
+}
+
+/* Files the follow sources still have to take. */
+static size_t follow_pending(struct fsrc *fol, size_t nfol)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < nfol; i++)
+		if (fol[i].f)
+			n += tw_ingest_follow_pending(fol[i].f);
+	return n;
+}
+
+static void alerting_log(void *ctx, int level, const char *msg)
+{
+	logmsg(ctx, level, "%s", msg);
 }
 
 static void log_close(struct runlog *lg)
@@ -679,7 +702,8 @@ int tw_cli_run(int argc, char **argv)
 	int ex = TW_EXIT_OK, log_ok = 0, rej_ok = 0;
 	int64_t retain_ms = 0;
 	double t_last, next_status, next_file;
-	uint64_t ev_last = 0;
+	uint64_t ev_last = 0, ev_check = UINT64_MAX;
+	int at_end = 0;
 	struct status sample;
 
 	if ((ex = parse_args(argc, argv, &a)) != 0)
@@ -794,10 +818,19 @@ int tw_cli_run(int argc, char **argv)
 	}
 	if (rec.note[0])
 		logmsg(&lg, TW_CONFIG_LOG_WARN, "%s: %s", dir, rec.note);
-	if (tw_cli_metrics_open(dir, 0, &ctx.metrics, &err)) {
+	if (tw_cli_metrics_open(dir, 0, cfg ? &cfg->metrics : NULL, &ctx.metrics, &err)) {
 		logmsg(&lg, TW_CONFIG_LOG_ERROR, "metrics: %s", err.msg);
-		ex = TW_EXIT_FAIL;
+		ex = err.rc == TW_EINVAL || err.rc == TW_EPARSE ? TW_EXIT_USAGE : TW_EXIT_FAIL;
 		goto out;
+	}
+	if (cfg && (cfg->nalarms || cfg->nrules || cfg->cis_alarms.enabled)) {
+		struct tw_cli_alerting_opts ao = { alerting_log, &lg, 0 };
+		tw_err_clear(&err);
+		if (tw_cli_alerting_open(cfg, dir, ctx.metrics, &ao, &ctx.alerting, &err)) {
+			logmsg(&lg, TW_CONFIG_LOG_ERROR, "%s: %s", a.config, err.msg);
+			ex = err.rc == TW_EINVAL || err.rc == TW_EPARSE ? TW_EXIT_USAGE : TW_EXIT_FAIL;
+			goto out;
+		}
 	}
 	if (!a.quar) {
 		size_t n = strlen(dir) + sizeof "/quarantine.jsonl";
@@ -915,6 +948,8 @@ int tw_cli_run(int argc, char **argv)
 		int timeout = nsrc + nfol ? POLL_MS / (int)(nsrc + nfol) : POLL_MS, failed = 0;
 		double now;
 
+		if (ctx.alerting)
+			(void)tw_cli_alerting_tick(ctx.alerting, 0);
 		if (timeout < 20)
 			timeout = 20;
 		if (!nsrc && !nfol) {
@@ -985,12 +1020,40 @@ int tw_cli_run(int argc, char **argv)
 			if (log)
 				next_status = now + a.status_s;
 			next_file = now + (a.exit_at_end ? EXIT_CHECK_S : STATUS_FILE_S);
-			if (a.exit_at_end && sample.caught_up) {
-				logmsg(&lg, TW_CONFIG_LOG_INFO, "every partition is caught up (--exit-at-end)");
+			/* caught up: every Kafka partition at lag 0, and no followed directory gave an
+			 * event since the previous look */
+			if (a.exit_at_end && (nsrc ? sample.caught_up : 1) && (!nfol || ev == ev_check) &&
+			    !follow_pending(fol, nfol)) {
+				logmsg(&lg, TW_CONFIG_LOG_INFO, "every source is caught up (--exit-at-end)");
+				at_end = 1;
 				break;
 			}
+			ev_check = ev;
 		}
 
+	}
+	if (a.count && !at_end && ctx.stored + ctx.duplicates >= a.count)
+		at_end = 1;
+	if (at_end && ctx.metrics && !ctx.store_failed) {
+		/* a finite run: close every period (then evaluate, release the waiting groups, deliver) */
+		tw_err_clear(&err);
+		if (tw_cli_metrics_advance(ctx.metrics, 1, &err))
+			logmsg(&lg, TW_CONFIG_LOG_ERROR, "metrics: %s", err.msg);
+	}
+	if (at_end && ctx.alerting && !ctx.store_failed) {
+		(void)tw_cli_alerting_tick(ctx.alerting, 1);
+		if (!tw_cli_alerting_drain(ctx.alerting, 60000))
+			logmsg(&lg, TW_CONFIG_LOG_WARN, "notifications still pending after 60 s: they stay in the "
+							"outbox for the next run");
+	}
+	if (ctx.alerting) {
+		struct tw_cli_alerting_stats as;
+		tw_cli_alerting_stats(ctx.alerting, &as);
+		logmsg(&lg, TW_CONFIG_LOG_INFO, "alarms: %llu evaluations, %llu state changes (%llu to ALARM), "
+		       "%llu notifications, %llu event rule matches",
+		       (unsigned long long)as.evaluations, (unsigned long long)as.transitions,
+		       (unsigned long long)as.to_alarm, (unsigned long long)as.notifications,
+		       (unsigned long long)as.rule_matches);
 	}
 	sample.state = ctx.store_failed || ctx.quar_failed ? "failed" : "stopped";
 	sample.quarantined = ctx.rej.n;
@@ -1009,6 +1072,7 @@ int tw_cli_run(int argc, char **argv)
 	}
 
 out:
+	tw_cli_alerting_close(ctx.alerting);
 	if (ctx.metrics) {
 		if (tw_cli_metrics_failure(ctx.metrics))
 			logmsg(&lg, TW_CONFIG_LOG_ERROR, "metrics stopped: %s (events were stored)",

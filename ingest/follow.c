@@ -640,6 +640,14 @@ enum tw_rc tw_ingest_follow_poll(struct tw_follow *f, const struct tw_ingest_lim
 	return TW_OK;
 }
 
+size_t tw_ingest_follow_pending(const struct tw_follow *f)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < f->tabcap; i++)
+		n += f->tab[i] && f->tab[i]->state != CAND_NONE;
+	return n;
+}
+
 void tw_ingest_follow_counters(const struct tw_follow *f, struct tw_follow_counters *c)
 {
 	*c = f->c;

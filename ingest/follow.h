@@ -51,6 +51,10 @@ enum tw_rc tw_ingest_follow_open(const char *dir, const char *checkpoint_path, c
 enum tw_rc tw_ingest_follow_poll(struct tw_follow *f, const struct tw_ingest_limits *lim, struct tw_sink *sink,
 				 struct tw_ingest_stats *st, int timeout_ms, struct tw_err *err);
 
+/* Files seen and not yet decoded (waiting to be stable, or ready): 0 when the source has taken
+ * everything it knows of (--exit-at-end). O(files known). */
+size_t tw_ingest_follow_pending(const struct tw_follow *f);
+
 /* Copies the counters. */
 void tw_ingest_follow_counters(const struct tw_follow *f, struct tw_follow_counters *c);
 
