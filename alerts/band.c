@@ -17,13 +17,21 @@
  *     slots and the time-of-day memory, which are by wall-clock time: with 1-minute or 1-hour data
  *     alike, a level shift is re-centred after TW_BAND_SHIFT_RUN points, the scale forgets over
  *     ~1/ALPHA_MAD points and the surprise histogram over ~1/ALPHA_SURPRISE points.
- *  6. Scores are calibrated per series: score >= s happens on about SCORE_N^-1 * -log(s) of the
- *     points of a stationary series (0.9: one in ~950), whatever its units or noise shape, so one
+ *  6. Rarity scores are calibrated per series: before the REC_TIER scaling, score >= s happens on
+ *     about SCORE_N^-1 * -log(s) of the points of a stationary series (0.9, i.e. 0.81 after
+ *     scaling: one in ~950), whatever its units or noise shape, so one
  *     threshold serves many series. The constants were chosen on synthetic series and checked on
  *     half of the NAB realAWSCloudwatch files (bench/nab.sh), never per file.
+ *  7. Records: a value (or its short mean) beyond the whole range seen so far is scored above
+ *     every rarity score: a first-ever peak, floor or level is what most operators call an anomaly,
+ *     and it is rare by construction (a stationary series sets fewer and fewer records, by smaller
+ *     and smaller margins). Single-point records also need |z| > REC_Z, short-mean ones a short
+ *     mean of z past SM_Z, so a trend that carries the range along does not fire. The record
+ *     constants were looked at on all 17 NAB AWS files (round values; see bench/nab.sh's held-out
+ *     split and the synthetic corpus for how far they carry).
  *
  * Save format (little-endian, TW_BAND_SAVED_SIZE bytes):
- *   "TWBAND" u16 version=1 | every field of struct tw_band in declaration order (f64 as IEEE bits,
+ *   "TWBAND" u16 version=2 | every field of struct tw_band in declaration order (f64 as IEEE bits,
  *   integers as u64/u32) | u32 FNV-1a of everything before it. */
 #include "alerts/band.h"
 
@@ -68,6 +76,15 @@
 #define ENV_DECAY 0.995       /* envelope decay per point (half-life ~140 points) */
 #define QUIET_R 2.3           /* rarity below which a point is ordinary (p > 0.1) */
 #define ENV_DECAY_QUIET 0.97  /* extra envelope decay on ordinary points (half-life ~23) */
+
+/* Records: new extremes of the values and of their short mean. */
+#define REC_TOL 0.05          /* a record must pass the range seen by this share of it */
+#define REC_Z 5.0             /* a single-point record must also be this many sigmas off expected */
+#define SM_ALPHA 0.2          /* short mean of the values (~5 points) */
+#define SM_Z 3.0              /* a short-mean record needs the short mean of z (normalized) past this */
+#define REC_MIN_N 100         /* points before records count */
+#define REC_TIER 0.9          /* rarity scores are scaled into [0, REC_TIER), records above */
+#define REC_DECAY 0.99        /* record envelope decay per point (half-life ~70 points) */
 
 static void season_init(struct tw_band_season *s, int64_t slot_ms, uint32_t nslots)
 {
@@ -354,6 +371,25 @@ static void mem_learn(struct tw_band *b, int64_t t, double u)
 	}
 }
 
+/* Feeds x to range r: returns the margin by which x passes the range seen before it (as a share of
+ * that range) when armed, the margin passes REC_TOL and it beats the decayed envelope of earlier
+ * margins; else 0. Then widens the range to x. */
+static double range_record(struct tw_band_range *r, double x, int armed)
+{
+	double rg = r->hi - r->lo, m = 0, e = r->env * REC_DECAY, got = 0;
+
+	if (rg > 0)
+		m = x > r->hi ? (x - r->hi) / rg : x < r->lo ? (r->lo - x) / rg : 0;
+	if (armed && m > REC_TOL && m > e)
+		got = m;
+	r->env = m > e ? m : e;
+	if (x > r->hi)
+		r->hi = x;
+	if (x < r->lo)
+		r->lo = x;
+	return got;
+}
+
 enum tw_rc tw_band_update(struct tw_band *b, int64_t t_ms, double value, struct tw_band_point *out,
 			  struct tw_err *err)
 {
@@ -368,6 +404,7 @@ enum tw_rc tw_band_update(struct tw_band *b, int64_t t_ms, double value, struct 
 		tw_band_peek(b, t_ms, &p);
 		p.expected = p.lower = p.upper = value;
 		b->level = value;
+		b->raw.lo = b->raw.hi = b->smooth.lo = b->smooth.hi = b->sm = value;
 		b->t_last = t_ms;
 		b->x_last = value;
 		b->n = 1;
@@ -429,6 +466,17 @@ enum tw_rc tw_band_update(struct tw_band *b, int64_t t_ms, double value, struct 
 			hist_learn(b->hist, &b->htot, u);
 			hist_learn(b->hist2, &b->htot2, g);
 		}
+	}
+	/* records (invariant 7): a new extreme of the values or of their short mean ranks above every
+	 * rarity score */
+	{
+		double m1, m2, m;
+
+		b->sm += SM_ALPHA * (value - b->sm);
+		m1 = range_record(&b->raw, value, b->n >= REC_MIN_N && fabs(z) > REC_Z);
+		m2 = range_record(&b->smooth, b->sm, b->n >= REC_MIN_N && zsn > SM_Z);
+		m = m1 > m2 ? m1 : m2;
+		score = m > 0 ? REC_TIER + (1 - REC_TIER) * (1 - exp(-m)) : REC_TIER * score;
 	}
 	p.score = score;
 
@@ -514,7 +562,7 @@ enum tw_rc tw_band_train(struct tw_band *b, const int64_t *t_ms, const double *v
 /* ---- save / load ------------------------------------------------------------------------------ */
 
 #define MAGIC "TWBAND"
-#define VERSION 1
+#define VERSION 2 /* 2: records (raw, smooth, sm) after env */
 
 /* A cursor over the saved bytes: reading (r set), writing (w set) or only counting (neither). */
 struct cur {
@@ -627,6 +675,13 @@ static void walk(struct cur *c, struct tw_band *b)
 	X_F64(b->htot2);
 	X_F64(b->lg);
 	X_F64(b->env);
+	X_F64(b->raw.lo);
+	X_F64(b->raw.hi);
+	X_F64(b->raw.env);
+	X_F64(b->smooth.lo);
+	X_F64(b->smooth.hi);
+	X_F64(b->smooth.env);
+	X_F64(b->sm);
 	for (int i = 0; i < TW_BAND_DAY_SLOTS; i++)
 		X_F64(b->mem_v[i]);
 	for (int i = 0; i < TW_BAND_DAY_SLOTS; i++)

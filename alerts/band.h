@@ -39,8 +39,14 @@
  *   - one event, one alarm: after a rare point, a decaying envelope of its rarity is taken off later
  *     points; it fades over hours while the series stays turbulent and within ~30 points once the
  *     points are ordinary again;
- *   - score = exp(-100 p) x confidence: 0.5 for 1 point in ~144, 0.9 for 1 in ~950, 0.99 for 1 in
- *     ~10000. On stationary noise about one point in a thousand reaches 0.9 by construction.
+ *   - rarity score = exp(-100 p) x confidence: 0.5 for 1 point in ~144, 0.9 for 1 in ~950, 0.99 for
+ *     1 in ~10000; it is scaled into [0, 0.9), below records;
+ *   - records rank above every rarity score, in [0.9, 1): a value beyond the whole range the series
+ *     has shown (after 100 points), by more than 5% of that range and 5 sigmas off the expected
+ *     value, or a short mean (~5 points) of the values beyond the range of that mean, by 5% and with
+ *     the short mean of z past 3 (a new level, not a new spike); ranked by the margin. A record
+ *     must beat a decaying envelope of the last one's margin (half-life ~70 points) to count again.
+ *     These are what an operator would call a first-ever: new peak, new floor, new level.
  */
 #ifndef TW_ALERTS_BAND_H
 #define TW_ALERTS_BAND_H
@@ -70,6 +76,13 @@ struct tw_band_season {
 	int on;                        /* 1 while the gate lets the profile into the expected value */
 };
 
+/* The range a series has shown so far, for records (a value beyond everything seen). */
+struct tw_band_range {
+	double lo;  /* smallest value seen */
+	double hi;  /* largest value seen */
+	double env; /* decaying envelope of past record margins (one event, one alarm) */
+};
+
 /* The model of one series. Initialise with tw_band_init; copyable with memcpy/assignment. */
 struct tw_band {
 	double k;            /* band half-width in sigmas */
@@ -93,6 +106,9 @@ struct tw_band {
 	double hist2[TW_BAND_HIST_BINS]; /* decayed counts of past exp(lg): cluster surprises */
 	double htot2;        /* their total weight */
 	double env;          /* decaying envelope of past raw scores (suppression) */
+	struct tw_band_range raw;    /* range of the values seen: records of single points */
+	struct tw_band_range smooth; /* range of the short mean of the values: records of levels */
+	double sm;           /* short EW mean of the values (~5 points) */
 	double mem_v[TW_BAND_DAY_SLOTS]; /* largest surprise seen per half hour of the day */
 	int64_t mem_t[TW_BAND_DAY_SLOTS]; /* when it was seen (it decays with age) */
 	struct tw_band_season day;  /* daily profile */
@@ -105,7 +121,7 @@ struct tw_band_point {
 	double lower;      /* expected - k sigma */
 	double upper;      /* expected + k sigma */
 	double sigma;      /* the scale used */
-	double score;      /* anomaly score in [0,1]: 0.5 around this series' usual worst surprise */
+	double score;      /* anomaly score in [0,1]: rarity below 0.9, records at 0.9 and above */
 	double confidence; /* how much the model has learned, in [0,1] (see above) */
 };
 
@@ -135,7 +151,7 @@ double tw_band_confidence(const struct tw_band *b);
 /* Appends the state to out (a fixed-size little-endian record with magic "TWBAND", version and a
  * checksum). TW_ELIMIT/TW_ENOMEM from the buffer. */
 enum tw_rc tw_band_save(const struct tw_band *b, struct tw_buf *out, struct tw_err *err);
-#define TW_BAND_SAVED_SIZE 6136 /* bytes tw_band_save appends */
+#define TW_BAND_SAVED_SIZE 6192 /* bytes tw_band_save appends */
 
 /* Restores a state saved by tw_band_save from p[0..n): resuming it gives bit for bit what the
  * uninterrupted model gives. TW_ECORRUPT (b unchanged) on a bad magic, size or checksum,

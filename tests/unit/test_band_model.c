@@ -2,8 +2,10 @@
 /* tests/unit/test_band_model.c: alerts/band.c on constructed series. Noise is the sum of three
  * uniform(-1,1) draws from a fixed LCG: mean 0, standard deviation exactly 1, bounded by +-3, so
  * every margin below follows from the construction (a step of 20 is 20 sigma; no noise point is
- * ever beyond 3 sigma). Scores are exp(-100 p) for a tail probability p (band.c), so 0.9 means
- * p < 1/950 and, on stationary noise, about one point in a thousand may reach it. */
+ * ever beyond 3 sigma). Scores have two tiers (band.h): a point that is rare but inside the range
+ * seen scores 0.9 exp(-100 p) for a tail probability p, so RARE (0.81 = 0.9 x 0.9) means p < 1/950
+ * and, on stationary noise, about one point in a thousand may reach it; a record (a new extreme of
+ * the values or of their ~5-point mean) scores 0.9 or more, and nothing else does. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <string.h>
@@ -11,7 +13,9 @@
 #include "alerts/band.h"
 
 #define MIN_MS 60000LL
-#define T0 1700000000000LL /* 2023-11-14T22:13:20Z; any origin works */
+#define T0 1700000000000LL
+#define RARE 0.81          /* a rarity score of 0.9 (p < 1/950) in the lower tier */
+#define RECORD 0.9         /* the record tier starts here */ /* 2023-11-14T22:13:20Z; any origin works */
 
 /* Deterministic noise with sd 1 (see the file comment). */
 struct noise {
@@ -93,12 +97,13 @@ Test(band_model, slow_drift_raises_no_alarm_storm)
 		double v = 10 + 0.01 * i + gauss3(&nz);
 		feed(&b, T0 + i * 5 * MIN_MS, v, &p);
 		if (i >= 500) {
-			high += p.score >= 0.9;
+			high += p.score >= RARE;
 			outside += v < p.lower || v > p.upper;
 		}
 	}
-	/* calibrated: about 1 in 950 points may reach 0.9 by chance; 2500 points, allow 10 */
-	cr_assert_leq(high, 10, "%d points scored >= 0.9 on a slow drift", high);
+	/* calibrated: about 1 in 950 points may reach RARE by chance; 2500 points, allow 10 (the new
+	 * highs of a drift are no records: each is within the noise of the expected value) */
+	cr_assert_leq(high, 10, "%d points scored >= RARE on a slow drift", high);
 	/* sd 1 noise, band +-2 sigma: about 5%% outside if the level keeps up; allow 10%% */
 	cr_assert_lt(outside, 250, "%d of 2500 points outside the band", outside);
 }
@@ -148,14 +153,16 @@ Test(band_model, daily_pattern_is_learned_and_an_off_schedule_peak_is_not)
 		}
 	}
 	/* the scheduled bump (40 = 20 sigma above the base) is predicted, not scored */
-	cr_assert_lt(worst_on_schedule, 0.9, "the usual daily peak scored %f", worst_on_schedule);
+	cr_assert_lt(worst_on_schedule, RARE, "the usual daily peak scored %f", worst_on_schedule);
 	cr_assert_gt(expect_at_peak, 130, "expected %f at the 14:00 peak (true 140)", expect_at_peak);
 	/* the same bump at 03:00, where the series is always 100 +- 6 */
 	t = day0 + 15 * 86400000LL + 3 * 3600000LL;
 	for (int64_t tt = day0 + 15 * 86400000LL; tt < t; tt += 5 * MIN_MS)
 		feed(&b, tt, daily(tt, &nz), &p);
 	feed(&b, t, 140, &p);
-	cr_assert_geq(p.score, 0.9, "a peak at 03:00 scored %f", p.score);
+	cr_assert_geq(p.score, RARE, "a peak at 03:00 scored %f", p.score);
+	/* 140 is no record (the daily peak reaches it): the lower tier */
+	cr_assert_lt(p.score, RECORD, "a peak at 03:00 scored %f", p.score);
 	cr_assert_lt(p.expected, 110);
 }
 
@@ -254,4 +261,69 @@ Test(band_model, band_width_follows_k)
 	cr_assert(p2.sigma > 0.6 && p2.sigma < 1.6, "sigma %f", p2.sigma);
 	tw_band_init(&b2, -1);
 	cr_assert_eq(b2.k, TW_BAND_K_DEFAULT);
+}
+
+Test(band_model, noise_sets_no_records)
+{
+	struct tw_band b;
+	struct tw_band_point p;
+	struct noise nz = { 13 };
+	int records = 0;
+
+	tw_band_init(&b, 2);
+	/* bounded noise: |z| never reaches 5 (sd 1, |noise| <= 3), and its 5-point mean never drifts
+	 * 3 of its own standard deviations for long: no record of either kind after the first 100 */
+	for (int i = 0; i < 5000; i++) {
+		feed(&b, T0 + i * MIN_MS, 40 + gauss3(&nz), &p);
+		records += i >= 100 && p.score >= RECORD;
+	}
+	cr_assert_eq(records, 0, "%d records on stationary noise", records);
+}
+
+Test(band_model, new_level_below_the_spikes_is_a_record_and_repeated_spikes_are_not)
+{
+	struct tw_band b;
+	struct tw_band_point p[3000];
+	struct noise nz = { 17 };
+	double best = 0;
+	int spike_records = 0;
+
+	tw_band_init(&b, 2);
+	/* base 10 +- 3 with a spike of +30 every 50 points; from 2500 on, the base is 25 (+15, half
+	 * the spikes' height). The 5-point mean of the values (alpha 0.2) reaches about 10 + 0.2 * 30
+	 * = 16, plus noise (at most +3), on a spike: the range of the mean tops out near 17-19. The new
+	 * level's mean is 10 + 15 (1 - 0.8^k) after k points: 22.3 after 5, a new extreme of the mean
+	 * before the band re-centres on the new level (TW_BAND_SHIFT_RUN = 5 points), while the short
+	 * mean of z still says "shifted" */
+	for (int i = 0; i < 3000; i++) {
+		double v = (i >= 2500 ? 25 : 10) + (i % 50 == 25 ? 30 : 0) + gauss3(&nz);
+		feed(&b, T0 + i * 5 * MIN_MS, v, &p[i]);
+	}
+	for (int i = 500; i < 2500; i++)
+		spike_records += p[i].score >= RECORD;
+	/* spikes of the same height as the first ones are no new extreme (the first few may set the
+	 * range while it is still narrow) */
+	cr_assert_leq(spike_records, 2, "%d of the repeated spikes scored as records", spike_records);
+	for (int i = 2500; i < 2510; i++)
+		best = fmax(best, p[i].score);
+	cr_assert_geq(best, RECORD, "the new level scored only %f in its first 10 points", best);
+}
+
+Test(band_model, one_record_per_event)
+{
+	struct tw_band b;
+	struct tw_band_point p[1600];
+	struct noise nz = { 19 };
+	int records = 0;
+
+	tw_band_init(&b, 2);
+	for (int i = 0; i < 1600; i++)
+		feed(&b, T0 + i * MIN_MS, 100 + (i >= 1500 ? 20 : 0) + gauss3(&nz), &p[i]);
+	/* the step of 20 sigma: the first point passes the range by ~2.4 ranges; later points of the
+	 * same level are within noise of it, and the 5-point mean's new extremes shrink as it settles,
+	 * each below the decayed envelope of the first margin */
+	for (int i = 1500; i < 1600; i++)
+		records += p[i].score >= RECORD;
+	cr_assert_geq(records, 1);
+	cr_assert_leq(records, 2, "%d records for one step", records);
 }
