@@ -123,6 +123,14 @@ void tw_series_free(struct tw_series *s)
 	free(s);
 }
 
+void tw_series_set_window(struct tw_series *s, int64_t lateness_ms, size_t max_open)
+{
+	if (lateness_ms >= 0)
+		s->o.lateness_ms = lateness_ms;
+	if (max_open)
+		s->o.max_open = max_open;
+}
+
 enum tw_rc tw_series_metric_set_max_keys(struct tw_series *s, unsigned id, size_t max_keys, struct tw_err *err)
 {
 	if (id >= s->nm || !max_keys)

@@ -62,6 +62,11 @@ void tw_series_free(struct tw_series *s);
 enum tw_rc tw_series_metric_add(struct tw_series *s, const char *name, unsigned ndims, const char *const *dim_names,
 				int has_default, double default_value, unsigned *id, struct tw_err *err);
 
+/* Changes the lateness window (>= 0) and the cap on open cells (> 0; 0 keeps it): a backfill of
+ * files in path order (S3's per-account, per-region prefixes) needs days of lateness, a live
+ * stream minutes. Periods already open stay open until the new window passes them. */
+void tw_series_set_window(struct tw_series *s, int64_t lateness_ms, size_t max_open);
+
 /* Sets metric id's own cap on distinct tuples (instead of opts.max_keys): a built-in series of
  * accounts x regions x APIs needs more than a user's metric filter. TW_EINVAL for a bad id or 0. */
 enum tw_rc tw_series_metric_set_max_keys(struct tw_series *s, unsigned id, size_t max_keys, struct tw_err *err);

@@ -93,6 +93,7 @@ struct tw_cli_alerting {
 	struct tw_notify *notify;        /* outbox and delivery */
 	int64_t gwait;                   /* longest of group_wait and group_interval: a flush moves this far */
 	int64_t clock;                   /* event-time clock: the latest closed mark */
+	int64_t final;                   /* every period before this is closed (the newest point's time) */
 	double clock_wall;               /* tw_cli_now() when clock last moved */
 	int evaluated_dirty;             /* evaluated marks changed since last written */
 	struct tw_filter_set *rules;     /* event rules' patterns */
@@ -520,9 +521,18 @@ static const struct bucket *bucket_at(const struct watch *w, int64_t t)
 	return b->t == t ? b : NULL;
 }
 
+static void eval_until(struct tw_cli_alerting *a, int64_t limit);
+static void tick_at(struct tw_cli_alerting *a, int64_t now);
+
 void tw_cli_alerting_point(struct tw_cli_alerting *a, const struct tw_series_point *p, const char *const *dims)
 {
 	(void)dims;
+	/* the metrics close periods in time order: every period before this point's is final, so the
+	 * alarms can be evaluated up to it before its bucket may reuse a slot of the ring */
+	if (p->t > a->final) {
+		eval_until(a, p->t);
+		a->final = p->t;
+	}
 	for (size_t i = 0; i < a->nw; i++) {
 		struct watch *w = &a->w[i];
 		struct bucket *b;
@@ -704,13 +714,13 @@ static void load_marks(struct tw_cli_alerting *a)
 
 static void tick_at(struct tw_cli_alerting *a, int64_t now);
 
-void tw_cli_alerting_advance(struct tw_cli_alerting *a, int64_t closed)
+/* Evaluates every alarm at each of its boundaries up to limit, in time order across the alarms
+ * (so that composites see their children as they were at each moment). */
+static void eval_until(struct tw_cli_alerting *a, int64_t limit)
 {
-	if (closed <= 0)
-		return;
 	for (size_t i = 0; i < a->nw; i++) {
 		struct watch *w = &a->w[i];
-		int64_t last = floor_to(closed, w->period_ms);
+		int64_t last = floor_to(limit, w->period_ms);
 
 		if (!w->evaluated && w->first_t)
 			w->evaluated = w->first_t; /* the first period with data starts the alarm */
@@ -720,14 +730,12 @@ void tw_cli_alerting_advance(struct tw_cli_alerting *a, int64_t closed)
 			w->evaluated = last - HIST * w->period_ms;
 		}
 	}
-	/* boundaries in time order across the alarms, so that composites see their children as they
-	 * were at each moment */
 	for (;;) {
 		int64_t next = INT64_MAX;
 		for (size_t i = 0; i < a->nw; i++) {
 			struct watch *w = &a->w[i];
 			int64_t b = w->evaluated + w->period_ms;
-			if (w->evaluated && b <= closed && b < next)
+			if (w->evaluated && b <= limit && b < next)
 				next = b;
 		}
 		if (next == INT64_MAX)
@@ -744,6 +752,13 @@ void tw_cli_alerting_advance(struct tw_cli_alerting *a, int64_t closed)
 		if (tw_route_next_ms(a->route) <= next)
 			tick_at(a, next); /* notifications go out as event time passes, not in one heap */
 	}
+}
+
+void tw_cli_alerting_advance(struct tw_cli_alerting *a, int64_t closed)
+{
+	if (closed <= 0)
+		return;
+	eval_until(a, closed);
 	if (closed > a->clock) {
 		a->clock = closed;
 		a->clock_wall = wall_ms();
@@ -836,7 +851,9 @@ struct evidence {
 	struct tw_notice_contrib contribs[4 * TOP_K]; /* top contributors (keys borrowed from c) */
 	size_t ncontribs;                          /* entries in contribs */
 	char keys[4 * TOP_K][300];                 /* contributor strings, NUL-terminated */
-	char resource[256];                        /* the most common resource's first record, for `who` */
+	char resource[256];                        /* the first record's resource, for `who` */
+	char account[64], region[64];              /* the records' account and region ("" when mixed) */
+	int mixed_account, mixed_region;           /* 1 once two records disagree */
 };
 
 static void cpy(char *dst, size_t cap, struct tw_str s)
@@ -912,6 +929,15 @@ static void gather(struct tw_cli_alerting *a, struct watch *w, int64_t from, int
 		if (!e || !watch_matches(w, e))
 			continue;
 		ev->total++;
+		if (ev->total == 1) {
+			cpy(ev->account, sizeof ev->account, e->f[TW_F_ACCOUNT]);
+			cpy(ev->region, sizeof ev->region, e->f[TW_F_REGION]);
+		} else {
+			ev->mixed_account |= e->f[TW_F_ACCOUNT].n != strlen(ev->account) ||
+					     memcmp(e->f[TW_F_ACCOUNT].p, ev->account, e->f[TW_F_ACCOUNT].n);
+			ev->mixed_region |= e->f[TW_F_REGION].n != strlen(ev->region) ||
+					    memcmp(e->f[TW_F_REGION].p, ev->region, e->f[TW_F_REGION].n);
+		}
 		snprintf(apibuf, sizeof apibuf, "%.*s:%.*s", (int)e->f[TW_F_EVENT_SOURCE].n, e->f[TW_F_EVENT_SOURCE].p,
 			 (int)e->f[TW_F_EVENT_NAME].n, e->f[TW_F_EVENT_NAME].p);
 		api = (struct tw_str){ apibuf, strlen(apibuf) };
@@ -1067,6 +1093,12 @@ static void publish_notification(struct tw_cli_alerting *a, const struct tw_rout
 		}
 		gather(a, w, from, until, &ev);
 		have_ev = 1;
+		/* the subject's "in account/region" when every contributing record agrees */
+		if (!nc.account_id && ev.total && !ev.mixed_account && ev.account[0]) {
+			nc.account_id = ev.account;
+			if (!nc.region && !ev.mixed_region && ev.region[0])
+				nc.region = ev.region;
+		}
 		for (size_t i = 0; i < ev.nrec; i++)
 			recs[i] = (struct tw_notice_record){ ev.rec[i].t, ev.rec[i].principal, ev.rec[i].event, ev.rec[i].ip,
 							     ev.rec[i].res, ev.rec[i].errc[0] ? ev.rec[i].errc : NULL,

@@ -47,6 +47,9 @@ struct tw_event;
  * backfill of files in any time order passes days, with a larger cap on open cells). 0, or -1. */
 int tw_cli_metrics_open(const char *store, int64_t lateness_ms, const struct tw_config_metrics *mc,
 			struct tw_cli_metrics **out, struct tw_err *err);
+/* Backfill mode on: periods stay open for a month of event time (files in path order); off:
+ * closes every open period, then back to the configured lateness. 0, or -1 with err. */
+int tw_cli_metrics_backfill(struct tw_cli_metrics *m, int on, struct tw_err *err);
 /* Feeds al (borrowed; NULL: none) with every closed point, every newly stored event, and the closed
  * mark once it is durable. */
 void tw_cli_metrics_set_alerting(struct tw_cli_metrics *m, struct tw_cli_alerting *al);

@@ -29,6 +29,8 @@
 
 #define CMD "metrics"
 #define MAX_CIS 32
+#define BACKFILL_LATENESS (31LL * 86400 * 1000) /* files in path order: a month out of order */
+#define BACKFILL_MAX_OPEN 4000000                /* open cells during a backfill */
 #define BUILTIN_MAX_KEYS 50000 /* distinct tuples of each built-in series before "other" */
 #define MAX_FILTERS 100 /* user metric filters (the config's cap) */
 
@@ -70,6 +72,8 @@ struct tw_cli_metrics {
 	struct mdims dims[TW_SERIES_MAX_METRICS]; /* dimension names by metric id */
 	struct tw_cli_alerting *al;   /* alarms fed with closed points and new events; NULL = none */
 	uint64_t refed;               /* events fed again from the store at open (open periods) */
+	int64_t lateness;             /* the lateness window outside backfills */
+	size_t max_open;              /* the cap on open cells outside backfills */
 };
 
 static void emit_point(void *ctx, const struct tw_series_point *p)
@@ -244,8 +248,10 @@ int tw_cli_metrics_open(const char *store, int64_t lateness_ms, const struct tw_
 	}
 	if (lateness_ms > so.lateness_ms) { /* a backfill: files come in any time order */
 		so.lateness_ms = lateness_ms;
-		so.max_open = 4000000;
+		so.max_open = BACKFILL_MAX_OPEN;
 	}
+	m->lateness = so.lateness_ms;
+	m->max_open = so.max_open;
 	if (tw_series_new(&so, &m->s, err) ||
 	    tw_series_metric_add(m->s, "calls", 4, dims4, 0, 0, &m->calls, err) ||
 	    tw_series_metric_add(m->s, "errors", 4, dims4, 0, 0, &m->errors, err) ||
@@ -492,6 +498,18 @@ enum tw_rc tw_cli_store_append(struct tw_store *store, struct tw_cli_metrics *m,
 	if (rc == TW_OK && m && !m->failed && tw_cli_metrics_feed(m, b, m->dup, &merr) == 0)
 		(void)tw_cli_metrics_advance(m, 0, &merr);
 	return rc;
+}
+
+int tw_cli_metrics_backfill(struct tw_cli_metrics *m, int on, struct tw_err *err)
+{
+	if (on) {
+		tw_series_set_window(m->s, BACKFILL_LATENESS, BACKFILL_MAX_OPEN);
+		return 0;
+	}
+	if (tw_cli_metrics_advance(m, 1, err))
+		return -1;
+	tw_series_set_window(m->s, m->lateness, m->max_open);
+	return 0;
 }
 
 void tw_cli_metrics_set_alerting(struct tw_cli_metrics *m, struct tw_cli_alerting *al)

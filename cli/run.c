@@ -864,7 +864,12 @@ int tw_cli_run(int argc, char **argv)
 			logmsg(&lg, TW_CONFIG_LOG_INFO, "retention: %llu segments removed", (unsigned long long)removed);
 	}
 
-	/* files sources: once, at start */
+	/* files sources: once, at start, as a backfill (S3 layouts come in path order, not time order) */
+	for (size_t i = 0; cfg && i < cfg->nsources; i++)
+		if (cfg->sources[i].type == TW_CONFIG_SRC_FILES) {
+			(void)tw_cli_metrics_backfill(ctx.metrics, 1, &err);
+			break;
+		}
 	for (size_t i = 0; cfg && i < cfg->nsources && !g_stop; i++) {
 		const struct tw_config_files *fc = &cfg->sources[i].files;
 		struct tw_ingest_stats st;
@@ -884,6 +889,10 @@ int tw_cli_run(int argc, char **argv)
 		       i, (unsigned long long)st.files, (unsigned long long)total_events(&st),
 		       (unsigned long long)(ctx.stored - before), (unsigned long long)st.quarantined);
 	}
+
+	tw_err_clear(&err);
+	if (ctx.metrics && tw_cli_metrics_backfill(ctx.metrics, 0, &err))
+		logmsg(&lg, TW_CONFIG_LOG_ERROR, "metrics: %s", err.msg);
 
 	/* follow sources: their checkpoints live in the store directory, which exists now */
 	fol = calloc(nfol ? nfol : 1, sizeof *fol);
