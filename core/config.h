@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* core/config.h: the configuration file of `trailwatch run` (one JSON document, read with
- * jansson): the store, the sources, limits and logging. A declarative schema in core/config.c
+ * jansson): the store, the sources, limits, logging, and the alerting sections (metrics, event
+ * rules, alarms, CIS alarms, notifier topics and subscriptions). A declarative schema in core/config.c
  * validates it (unknown keys, wrong types and missing keys are errors naming the key path) and
  * fills struct tw_config, defaults included. Secrets (passwords) are never in the config: it
  * names a file or an environment variable, and tw_secret_load reads the value on demand.
@@ -166,7 +167,7 @@ struct tw_config_alarm {
 	char *statistic;     /* Sum (default), Average, Minimum, Maximum, SampleCount */
 	int64_t period_ms;   /* period (default 5m), a multiple of metrics.period */
 	uint64_t evaluation_periods;  /* N (default 1) */
-	uint64_t datapoints_to_alarm; /* M (default: N) */
+	uint64_t datapoints_to_alarm; /* M (absent or 0 in the file: N), <= N */
 	int has_threshold;   /* 1 when "threshold" was given (required unless a band operator or rule) */
 	double threshold;    /* Threshold */
 	int comparison;      /* index in tw_config_comparisons (default GreaterThanOrEqualToThreshold) */
@@ -287,7 +288,12 @@ struct tw_config {
  * TW_EPARSE: "FILE: line L, column C: <jansson's reason>" for JSON syntax,
  * "FILE: $.sources[1].kafka.topics: expected an array of strings, got a number",
  * "FILE: unknown key $.store.dri (did you mean dir?)", "FILE: missing required key $.store.dir",
- * "FILE: $.store.seal_size: bad size \"64Q\" ...". The first error found is reported.
+ * "FILE: $.store.seal_size: bad size \"64Q\" ...". Checks across keys name the key too:
+ * "FILE: $.alarms[1].period: 90s is not a positive multiple of metrics.period (1m)",
+ * "FILE: $.alarms[0].alarm_actions[1]: unknown topic \"x\" (...)": names are unique per section,
+ * every topic named is configured (without a notifier section the only topic is "alarms"), a
+ * metric alarm has a metric and a threshold (a band comparison: no threshold), a composite alarm
+ * (rule) none of the metric alarm's keys. The first error found is reported.
  * *out is written only on success. Secrets are not loaded (only referenced). */
 enum tw_rc tw_config_load(const char *path, struct tw_config **out, struct tw_err *err);
 

@@ -37,7 +37,7 @@ Test(cli_config, sample_config_validates)
 	tw_test_run(&r, NULL, (const char *[]){ bin, "config", "check", src, NULL });
 	cr_assert(r.status == 0 || r.status == 1, "status %d: %s", r.status, r.err);
 	cr_assert(tw_test_contains(r.out, r.nout, "store.dir = \"/var/lib/trailwatch/store\"\n"), "%s", r.out);
-	cr_assert(tw_test_contains(r.err, r.nerr, "valid (2 sources, 1 secret,"), "%s", r.err);
+	cr_assert(tw_test_contains(r.err, r.nerr, "valid (2 sources, 2 secrets,"), "%s", r.err);
 	tw_test_run_free(&r);
 
 	/* A private copy with its secret's variable set: valid without warnings. */
@@ -46,12 +46,14 @@ Test(cli_config, sample_config_validates)
 	copy = tw_test_write_str(dir, "trailwatch.json", text);
 	cr_assert_eq(chmod(copy, 0600), 0);
 	setenv("TRAILWATCH_KAFKA_PASSWORD", "sample-pw-value", 1);
+	setenv("TRAILWATCH_SMTP_PASSWORD", "sample-smtp-pw", 1);
 	tw_test_run(&r, NULL, (const char *[]){ bin, "config", "check", copy, NULL });
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	cr_assert(tw_test_contains(r.out, r.nout,
 				   "properties[\"sasl.password\"] = <from env TRAILWATCH_KAFKA_PASSWORD> (set)\n"), "%s", r.out);
 	cr_assert(!tw_test_contains(r.out, r.nout, "sample-pw-value"));
 	cr_assert(!tw_test_contains(r.err, r.nerr, "sample-pw-value"));
+	cr_assert(!tw_test_contains(r.out, r.nout, "sample-smtp-pw"));
 	tw_test_run_free(&r);
 	free(text);
 	free(copy);

@@ -414,7 +414,7 @@ Test(core_config, sample_config_validates)
 	cr_assert_eq(tw_config_load(path, &cfg, &err), TW_OK, "%s", err.msg);
 	cr_assert_eq(cfg->nsources, 2);
 	cr_assert_eq(cfg->sources[0].type, TW_CONFIG_SRC_KAFKA);
-	cr_assert_eq(cfg->nsecrets, 1);
+	cr_assert_eq(cfg->nsecrets, 2); /* the Kafka and the SMTP passwords */
 	cr_assert_eq(cfg->store.retain_ms, 400LL * 86400000);
 	tw_config_free(cfg);
 }
