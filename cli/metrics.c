@@ -300,13 +300,17 @@ int tw_cli_metrics_open(const char *store, int64_t lateness_ms, const struct tw_
 			goto fail;
 		}
 	}
-	/* the periods a crash left open: their events are in the store, counted nowhere yet */
-	if (m->closed > 0) {
+	/* the periods a crash left open (everything, when none was ever closed): their events are in
+	 * the store and counted nowhere yet. Fed as a backfill (nothing closes meanwhile), so that
+	 * what the caller feeds next, maybe older, still finds its periods open. */
+	{
 		uint64_t fed;
-		if (refeed(m, store, m->closed, &fed, err)) {
+		tw_series_set_window(m->s, BACKFILL_LATENESS, BACKFILL_MAX_OPEN);
+		if (refeed(m, store, m->closed > 0 ? m->closed : INT64_MIN, &fed, err)) {
 			tw_err_prefix(err, "metrics: refeeding the open periods from the store: ");
 			goto fail;
 		}
+		tw_series_set_window(m->s, m->lateness, m->max_open);
 		m->refed = fed;
 	}
 	*out = m;
@@ -823,12 +827,13 @@ static int do_rebuild(const char *dir, const struct tw_config_metrics *mc)
 		fprintf(stderr, "trailwatch metrics rebuild: %s: %s\n", mdir, strerror(errno));
 		goto out;
 	}
-	if (tw_cli_metrics_open(dir, 0, mc, &m, &err) || refeed(m, dir, INT64_MIN, &fed, &err) ||
-	    tw_cli_metrics_advance(m, 1, &err)) {
+	/* a metrics directory that never closed a period is fed everything the store holds */
+	if (tw_cli_metrics_open(dir, 0, mc, &m, &err) || tw_cli_metrics_advance(m, 1, &err)) {
 		fprintf(stderr, "trailwatch metrics rebuild: %s (the previous series are in %s)\n", err.msg, old);
 		goto out;
 	}
 	tw_cli_metrics_stats(m, &points, &late);
+	fed = m->refed;
 	printf("rebuilt %s/metrics: %llu events, %llu points, %.1f s\n", dir, (unsigned long long)fed,
 	       (unsigned long long)points, tw_cli_now() - t0);
 	(void)unlink(p1);

@@ -703,7 +703,7 @@ int tw_cli_run(int argc, char **argv)
 	int64_t retain_ms = 0;
 	double t_last, next_status, next_file;
 	uint64_t ev_last = 0, ev_check = UINT64_MAX;
-	int at_end = 0;
+	int at_end = 0, backlog = 0;
 	struct status sample;
 
 	if ((ex = parse_args(argc, argv, &a)) != 0)
@@ -890,9 +890,13 @@ int tw_cli_run(int argc, char **argv)
 		       (unsigned long long)(ctx.stored - before), (unsigned long long)st.quarantined);
 	}
 
+	/* the backfill lasts while the follow sources take the files already there (path order) */
 	tw_err_clear(&err);
-	if (ctx.metrics && tw_cli_metrics_backfill(ctx.metrics, 0, &err))
+	if (ctx.metrics && !nfol && tw_cli_metrics_backfill(ctx.metrics, 0, &err))
 		logmsg(&lg, TW_CONFIG_LOG_ERROR, "metrics: %s", err.msg);
+	backlog = nfol > 0;
+	if (backlog)
+		(void)tw_cli_metrics_backfill(ctx.metrics, 1, &err);
 
 	/* follow sources: their checkpoints live in the store directory, which exists now */
 	fol = calloc(nfol ? nfol : 1, sizeof *fol);
@@ -997,6 +1001,13 @@ int tw_cli_run(int argc, char **argv)
 				snprintf(fol[i].lasterr, sizeof fol[i].lasterr, "%s", err.msg);
 			}
 		}
+		if (backlog && !follow_pending(fol, nfol)) {
+			/* the files that were there at start are in: close their periods, go live */
+			backlog = 0;
+			tw_err_clear(&err);
+			if (tw_cli_metrics_backfill(ctx.metrics, 0, &err))
+				logmsg(&lg, TW_CONFIG_LOG_ERROR, "metrics: %s", err.msg);
+		}
 		if (failed && !g_stop) { /* a failing poll may return at once: do not spin */
 			struct timespec ts = { 0, 500 * 1000000L };
 			nanosleep(&ts, NULL);
@@ -1050,6 +1061,9 @@ int tw_cli_run(int argc, char **argv)
 			logmsg(&lg, TW_CONFIG_LOG_ERROR, "metrics: %s", err.msg);
 	}
 	if (at_end && ctx.alerting && !ctx.store_failed) {
+		(void)tw_cli_alerting_tick(ctx.alerting, 1);
+		/* twice: a delivery that died meanwhile raises the delivery alarm, which is notified too */
+		(void)tw_cli_alerting_drain(ctx.alerting, 60000);
 		(void)tw_cli_alerting_tick(ctx.alerting, 1);
 		if (!tw_cli_alerting_drain(ctx.alerting, 60000))
 			logmsg(&lg, TW_CONFIG_LOG_WARN, "notifications still pending after 60 s: they stay in the "

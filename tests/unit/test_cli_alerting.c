@@ -222,3 +222,42 @@ Test(cli_alerting, unknown_metric_or_dimension_is_a_config_error, .timeout = 30)
 	free(store);
 	tw_test_tmpdir_free(tmp);
 }
+
+/* A subscription whose program cannot be run dead-letters its deliveries; that raises the built-in
+ * alarm trailwatch-delivery-failures, notified on every topic (here: the maildir still works). */
+Test(cli_alerting, a_dead_letter_raises_the_delivery_alarm, .timeout = 60)
+{
+	char *tmp = tw_test_tmpdir();
+	char *store = tw_test_join(tmp, "store");
+	char *f1 = tw_test_join(tmp, "a.json");
+	char extra[4096], *cfg, *dead, *text;
+	size_t n;
+	FILE *f;
+	int all;
+
+	f = fopen(f1, "w");
+	cr_assert_not_null(f);
+	rec(f, 1, 1, "cloudtrail.amazonaws.com", "StopLogging", "mallory", NULL, 1);
+	rec(f, 2, 1, "s3.amazonaws.com", "GetObject", "alice", NULL, 2);
+	fclose(f);
+	snprintf(extra, sizeof extra,
+		 "\"rules\":[{\"name\":\"stop-logging\",\"pattern\":\"{ $.eventName = StopLogging }\",\"topic\":\"alarms\"}],"
+		 "\"notifier\":{\"topics\":[{\"name\":\"alarms\"}],\"subscriptions\":["
+		 "{\"topic\":\"alarms\",\"protocol\":\"maildir\",\"endpoint\":\"%s/mail\"},"
+		 "{\"topic\":\"alarms\",\"protocol\":\"exec\",\"endpoint\":\"%s/no-such-program\"}]}",
+		 store, tmp);
+	cfg = write_cfg(tmp, store, f1, extra);
+	run_cfg(cfg);
+	cr_assert_eq(mails(store, "RULE: \"stop-logging\"", &all, NULL), 1, "the rule mail (of %d)", all);
+	cr_assert_eq(mails(store, "ALARM: \"trailwatch-delivery-failures\"", &all, NULL), 1,
+		     "the delivery alarm mail (of %d)", all);
+	dead = tw_test_join(store, "notify/dead-letters.jsonl");
+	text = tw_test_read_file(dead, &n);
+	cr_assert(n > 0 && strstr(text, "no-such-program"), "the dead letter names the subscription: %s", text);
+	free(text);
+	free(dead);
+	free(cfg);
+	free(f1);
+	free(store);
+	tw_test_tmpdir_free(tmp);
+}
