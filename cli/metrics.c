@@ -42,6 +42,7 @@ struct tw_cli_metrics {
 	struct tw_err err;            /* the first failure */
 	unsigned char *dup;           /* per event of the batch being stored: 1 = duplicate */
 	size_t dupcap;                /* room in dup */
+	struct tw_cli_detectors *det; /* the behaviour detectors (cli/detectors.c), fed the same events */
 };
 
 static void emit_point(void *ctx, const struct tw_series_point *p)
@@ -148,6 +149,8 @@ int tw_cli_metrics_open(const char *store, int64_t lateness_ms, struct tw_cli_me
 			goto fail;
 		}
 	}
+	if (tw_cli_detectors_open(store, &m->det, err))
+		goto fail;
 	*out = m;
 	return 0;
 fail:
@@ -168,6 +171,8 @@ int tw_cli_metrics_feed(struct tw_cli_metrics *m, const struct tw_batch *b, cons
 		*err = m->err;
 		return -1;
 	}
+	if (m->det && tw_cli_detectors_feed(m->det, b, dup, err))
+		goto fail;
 	for (size_t i = 0; i < b->n; i++) {
 		const struct tw_event *ev = &b->ev[i];
 		struct tw_str d4[4];
@@ -209,6 +214,8 @@ int tw_cli_metrics_advance(struct tw_cli_metrics *m, int flush_all, struct tw_er
 		*err = m->err;
 		return -1;
 	}
+	if (m->det && tw_cli_detectors_advance(m->det, closed, flush_all, &m->err))
+		goto fail;
 	if (closed == m->closed)
 		return 0;
 	/* the points first, durable; then the mark that says they are there */
@@ -248,6 +255,11 @@ enum tw_rc tw_cli_store_append(struct tw_store *store, struct tw_cli_metrics *m,
 	return rc;
 }
 
+struct tw_cli_detectors *tw_cli_metrics_detectors(struct tw_cli_metrics *m)
+{
+	return m ? m->det : NULL;
+}
+
 const char *tw_cli_metrics_failure(const struct tw_cli_metrics *m)
 {
 	return m && m->failed ? m->err.msg : NULL;
@@ -272,6 +284,7 @@ void tw_cli_metrics_close(struct tw_cli_metrics *m, struct tw_err *err)
 	tw_filter_result_free(&m->fr);
 	tw_filter_set_free(m->fs);
 	tw_series_free(m->s);
+	tw_cli_detectors_close(m->det);
 	tw_buf_free(&m->line);
 	free(m->dup);
 	free(m);
