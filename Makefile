@@ -138,6 +138,7 @@ fuzz: ensure-deps
 bench: $(BUILD)/trailwatch $(BUILD)/bench/kafka_cluster
 	@sh bench/run.sh $(BUILD)/trailwatch
 	@sh bench/kafka.sh $(BUILD)/trailwatch $(BUILD)/bench/kafka_cluster
+	@sh bench/anomalies.sh $(BUILD)/trailwatch
 
 # hosts librdkafka's mock cluster for the end-to-end Kafka benchmark (bench/kafka.sh)
 $(BUILD)/bench/kafka_cluster: bench/kafka_cluster.c

@@ -78,6 +78,34 @@ void tw_cli_metrics_stats(const struct tw_cli_metrics *m, uint64_t *points, uint
 /* Closes what is due (when err is non-NULL, reporting a failure there) and frees m (NULL ok). */
 void tw_cli_metrics_close(struct tw_cli_metrics *m, struct tw_err *err);
 
+/* ---- detectors.c: the behaviour detectors beside the store (STORE/anomalies) ------------------ */
+
+struct tw_cli_detectors;
+struct tw_anomaly;
+/* Opens STORE/anomalies (created 0700): the call-rate/error-rate insights and first-seen detectors,
+ * resuming from their saved states. 0, or -1 with err (an unreadable or damaged state is an error). */
+int tw_cli_detectors_open(const char *store, struct tw_cli_detectors **out, struct tw_err *err);
+/* Keeps the CloudTrail events of b whose dup flag is 0 (dup may be NULL) until their period closes;
+ * events before the closed mark are late and dropped. 0, or -1 with err (sticky). */
+int tw_cli_detectors_feed(struct tw_cli_detectors *d, const struct tw_batch *b, const unsigned char *dup,
+			  struct tw_err *err);
+/* Runs the detectors over the events before closed_until (in time order), appends the findings to
+ * anomalies.jsonl (fsynced), saves the states, then calls the on_anomaly callback for each finding.
+ * flush_all: the input is complete (first-seen groups are emitted; open insights stay open).
+ * 0, or -1 with err (sticky). */
+int tw_cli_detectors_advance(struct tw_cli_detectors *d, int64_t closed_until, int flush_all, struct tw_err *err);
+/* fn(ctx, a) for each finding once it is durable (a valid for the call); fn NULL: none. */
+void tw_cli_detectors_on_anomaly(struct tw_cli_detectors *d, void (*fn)(void *ctx, const struct tw_anomaly *a),
+				 void *ctx);
+/* The first failure (the detectors stopped), or NULL. */
+const char *tw_cli_detectors_failure(const struct tw_cli_detectors *d);
+void tw_cli_detectors_close(struct tw_cli_detectors *d); /* NULL ok; closes nothing due (advance first) */
+/* The detectors the metrics feed (NULL when they could not be opened). */
+struct tw_cli_detectors *tw_cli_metrics_detectors(struct tw_cli_metrics *m);
+
+/* ---- anomalies.c: `trailwatch anomalies` -------------------------------------------------------- */
+int tw_cli_anomalies(int argc, char **argv);
+
 /* ---- args.c: argument helpers ---------------------------------------------------------------- */
 
 /* Parses a size: digits with an optional binary suffix K, M, G, T (also KB/KiB, any case):

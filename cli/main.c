@@ -27,6 +27,7 @@ static const struct command commands[] = {
 	{ "metrics", tw_cli_metrics, "the per-minute series computed from the records (metrics show NAME)" },
 	{ "rules", tw_cli_rules, "list the built-in rules: the CIS AWS Foundations monitoring pack (rules list)" },
 	{ "detect", tw_cli_detect, "anomaly scores of a timestamp,value CSV series (the anomaly band)" },
+	{ "anomalies", tw_cli_anomalies, "what the rate, error-rate and first-seen detectors found, explained" },
 	{ "config", tw_cli_config, "check the configuration file of 'trailwatch run' (config check FILE)" },
 	{ "alarms", tw_cli_alarms, "alarm states, their history, set-state (--state DIR)" },
 	{ "silence", tw_cli_silence, "mute alarm notifications: silence add, list, expire" },

@@ -74,6 +74,7 @@ struct tw_cli_metrics {
 	uint64_t refed;               /* events fed again from the store at open (open periods) */
 	int64_t lateness;             /* the lateness window outside backfills */
 	size_t max_open;              /* the cap on open cells outside backfills */
+	struct tw_cli_detectors *det; /* the behaviour detectors (cli/detectors.c), fed the same events */
 };
 
 static void emit_point(void *ctx, const struct tw_series_point *p)
@@ -300,6 +301,8 @@ int tw_cli_metrics_open(const char *store, int64_t lateness_ms, const struct tw_
 			goto fail;
 		}
 	}
+	if (tw_cli_detectors_open(store, &m->det, err))
+		goto fail;
 	/* the periods a crash left open (everything, when none was ever closed): their events are in
 	 * the store and counted nowhere yet. Fed as a backfill (nothing closes meanwhile), so that
 	 * what the caller feeds next, maybe older, still finds its periods open. */
@@ -386,6 +389,11 @@ int tw_cli_metrics_feed(struct tw_cli_metrics *m, const struct tw_batch *b, cons
 		*err = m->err;
 		return -1;
 	}
+	if (m->det && tw_cli_detectors_feed(m->det, b, dup, err)) {
+		m->failed = 1;
+		m->err = *err;
+		return -1;
+	}
 	for (size_t i = 0; i < b->n; i++) {
 		if (dup && dup[i])
 			continue; /* stored before: already counted */
@@ -462,6 +470,8 @@ int tw_cli_metrics_advance(struct tw_cli_metrics *m, int flush_all, struct tw_er
 		*err = m->err;
 		return -1;
 	}
+	if (m->det && tw_cli_detectors_advance(m->det, closed, flush_all, &m->err))
+		goto fail;
 	if (closed == m->closed)
 		return 0;
 	/* the points first, durable; then the mark that says they are there */
@@ -541,6 +551,11 @@ int64_t tw_cli_metrics_closed(const struct tw_cli_metrics *m)
 	return m->closed;
 }
 
+struct tw_cli_detectors *tw_cli_metrics_detectors(struct tw_cli_metrics *m)
+{
+	return m ? m->det : NULL;
+}
+
 const char *tw_cli_metrics_failure(const struct tw_cli_metrics *m)
 {
 	return m && m->failed ? m->err.msg : NULL;
@@ -568,6 +583,7 @@ void tw_cli_metrics_close(struct tw_cli_metrics *m, struct tw_err *err)
 		for (unsigned d = 0; d < m->uf[i].ndims; d++)
 			free(m->uf[i].dim_names[d]);
 	tw_series_free(m->s);
+	tw_cli_detectors_close(m->det);
 	tw_buf_free(&m->line);
 	free(m->dup);
 	free(m);
