@@ -137,6 +137,7 @@ fuzz: ensure-deps
 # ---- benchmarks ------------------------------------------------------------------------------
 bench: $(BUILD)/trailwatch $(BUILD)/bench/kafka_cluster
 	@sh bench/run.sh $(BUILD)/trailwatch
+	@sh bench/filter.sh
 	@sh bench/kafka.sh $(BUILD)/trailwatch $(BUILD)/bench/kafka_cluster
 	@sh bench/anomalies.sh $(BUILD)/trailwatch
 

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "alerts/alarm.h"
+#include "alerts/anomaly.h"
 #include "alerts/band.h"
 #include "alerts/cis.h"
 #include "alerts/email.h"
@@ -41,6 +42,8 @@
 #define MAX_CMDS 4               /* dig-further commands */
 #define DELIVERY_ALARM "trailwatch-delivery-failures"
 #define MAIL_MAX (4u << 20)      /* a rendered email */
+#define ANOMALIES "anomalies"    /* the pseudo-metric counting the behaviour detectors' findings */
+#define MID_ANOMALIES (-2)       /* its metric id */
 
 /* One alarm period's aggregate (and the band at it, for band alarms). */
 struct bucket {
@@ -77,6 +80,7 @@ struct watch {
 	int64_t first_t;                 /* earliest point seen before the first evaluation (0: none) */
 	int64_t evaluated;               /* last boundary evaluated (0: none yet) */
 	struct bucket ring[HIST];        /* periods by (t / period) % HIST */
+	struct tw_anomaly *finding;      /* "anomalies" alarms: the latest finding counted (evidence) */
 };
 
 /* The alarm pipeline. */
@@ -213,7 +217,19 @@ static struct watch *watch_add(struct tw_cli_alerting *a, const char *name, cons
 			       struct tw_err *err)
 {
 	struct watch *w;
+	static const char *const adims[] = { "detector", "account", "principal" };
 
+	if (!strcmp(metric, ANOMALIES)) {
+		w = &a->w[a->nw];
+		memset(w, 0, sizeof *w);
+		w->mid = MID_ANOMALIES;
+		w->dimnames = adims;
+		w->ndims = 3;
+		if (!(w->name = strdup(name)) || !(w->metric = strdup(metric)))
+			return tw_err_set(err, TW_ENOMEM, "out of memory"), NULL;
+		a->nw++;
+		return w;
+	}
 	if (tw_cli_metrics_find(a->metrics, metric, &(const char *const *){ NULL }, &(unsigned){ 0 }) < 0)
 		return tw_err_set(err, TW_EINVAL, "%s.metric: unknown metric \"%s\" (see trailwatch metrics list)", where,
 				  metric), NULL;
@@ -232,6 +248,7 @@ static void watch_free(struct watch *w)
 	free(w->name);
 	free(w->metric);
 	free(w->dimtext);
+	free(w->finding);
 	for (unsigned d = 0; d < TW_SERIES_MAX_DIMS; d++)
 		free(w->sel[d]);
 	if (w->efs) {
@@ -562,6 +579,46 @@ void tw_cli_alerting_point(struct tw_cli_alerting *a, const struct tw_series_poi
 	}
 }
 
+/* A finding of the behaviour detectors (durable in STORE/anomalies): counted for the "anomalies"
+ * alarms whose dimensions it matches, in its period, or the first one not yet evaluated. */
+static void on_anomaly(void *ctx, const struct tw_anomaly *an)
+{
+	struct tw_cli_alerting *a = ctx;
+
+	if (!strcmp(an->phase, "end"))
+		return; /* an insight is counted once, when it starts */
+	for (size_t i = 0; i < a->nw; i++) {
+		struct watch *w = &a->w[i];
+		const char *v[3] = { an->detector, an->account, an->principal };
+		struct bucket *b;
+		int64_t t;
+		int ok = w->mid == MID_ANOMALIES;
+
+		for (unsigned d = 0; ok && d < 3; d++)
+			ok = !w->sel[d] || !strcmp(w->sel[d], v[d]);
+		if (!ok)
+			continue;
+		t = floor_to(an->start_ms, w->period_ms);
+		if (w->evaluated && t < w->evaluated)
+			t = w->evaluated; /* found after its period was evaluated: counts in the next */
+		if (!w->evaluated && (!w->first_t || t < w->first_t))
+			w->first_t = t;
+		b = slot(w, t);
+		if (b->t != t) {
+			memset(b, 0, sizeof *b);
+			b->t = t;
+		}
+		b->min = b->n ? (b->min < 1 ? b->min : 1) : 1;
+		b->max = 1;
+		b->n++;
+		b->sum += 1;
+		if (!w->finding)
+			w->finding = malloc(sizeof *w->finding);
+		if (w->finding)
+			*w->finding = *an;
+	}
+}
+
 /* Evaluates w at boundary bnd (the end of its newest period). */
 static void eval_one(struct tw_cli_alerting *a, struct watch *w, int64_t bnd)
 {
@@ -869,6 +926,15 @@ static int watch_matches(struct watch *w, const struct tw_event *ev)
 	static const enum tw_field f4[] = { TW_F_ACCOUNT, TW_F_REGION, TW_F_EVENT_SOURCE, TW_F_EVENT_NAME };
 	struct tw_err err;
 
+	if (w->mid == MID_ANOMALIES) {
+		if (!w->finding)
+			return 0;
+		for (unsigned i = 0; i < w->finding->nevidence; i++)
+			if (strlen(w->finding->evidence[i]) == ev->f[TW_F_EVENT_ID].n &&
+			    !memcmp(w->finding->evidence[i], ev->f[TW_F_EVENT_ID].p, ev->f[TW_F_EVENT_ID].n))
+				return 1;
+		return 0;
+	}
 	if (w->pattern) {
 		if (!w->efs) {
 			size_t idx;
@@ -1091,7 +1157,19 @@ static void publish_notification(struct tw_cli_alerting *a, const struct tw_rout
 			nc.expected = exps[n - 1];
 			nc.observed = vals[n - 1];
 		}
-		gather(a, w, from, until, &ev);
+		if (w->mid == MID_ANOMALIES && w->finding) {
+			/* a detector's finding: its own summary, numbers and evidence records */
+			const struct tw_anomaly *f = w->finding;
+			nc.description = f->summary;
+			if (!strncmp(f->detector, "api_", 4)) {
+				nc.has_anomaly = 1;
+				nc.expected = f->baseline;
+				nc.observed = f->observed;
+			}
+			gather(a, w, f->start_ms - 1000, (f->end_ms > f->start_ms ? f->end_ms : f->start_ms) + 60000, &ev);
+		} else {
+			gather(a, w, from, until, &ev);
+		}
 		have_ev = 1;
 		/* the subject's "in account/region" when every contributing record agrees */
 		if (!nc.account_id && ev.total && !ev.mixed_account && ev.account[0]) {
@@ -1127,8 +1205,13 @@ static void publish_notification(struct tw_cli_alerting *a, const struct tw_rout
 				 a->store, from_s, until_s, tw_buf_cstr(&qb));
 			tw_buf_free(&qb);
 		}
-		snprintf(cmds[ncmds++], sizeof cmds[0], "trailwatch metrics show %s --store %s --from %s --until %s%s%s",
-			 w->metric, a->store, chart_from, until_s, w->ndims ? " --by " : "", w->ndims ? w->dimnames[0] : "");
+		if (w->mid == MID_ANOMALIES)
+			snprintf(cmds[ncmds++], sizeof cmds[0], "trailwatch anomalies --store %s --from %s --until %s",
+				 a->store, chart_from, until_s);
+		else
+			snprintf(cmds[ncmds++], sizeof cmds[0], "trailwatch metrics show %s --store %s --from %s --until %s%s%s",
+				 w->metric, a->store, chart_from, until_s, w->ndims ? " --by " : "",
+				 w->ndims ? w->dimnames[0] : "");
 		for (size_t i = 0; i < ncmds; i++)
 			cmdp[i] = cmds[i];
 		nc.commands = cmdp;
@@ -1442,6 +1525,8 @@ int tw_cli_alerting_open(const struct tw_config *cfg, const char *store, struct 
 		a->clock_wall = wall_ms();
 	}
 	tw_cli_metrics_set_alerting(m, a);
+	if (tw_cli_metrics_detectors(m))
+		tw_cli_detectors_on_anomaly(tw_cli_metrics_detectors(m), on_anomaly, a);
 	*out = a;
 	return 0;
 fail:
@@ -1458,8 +1543,11 @@ void tw_cli_alerting_close(struct tw_cli_alerting *a)
 {
 	if (!a)
 		return;
-	if (a->metrics)
+	if (a->metrics) {
 		tw_cli_metrics_set_alerting(a->metrics, NULL);
+		if (tw_cli_metrics_detectors(a->metrics))
+			tw_cli_detectors_on_anomaly(tw_cli_metrics_detectors(a->metrics), NULL, NULL);
+	}
 	if (a->evaluated_dirty)
 		save_marks(a);
 	tw_notify_close(a->notify);
