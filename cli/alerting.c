@@ -691,6 +691,15 @@ static void push_transitions(struct tw_cli_alerting *a, int64_t now)
 	tw_alarm_set_pending_clear(a->set);
 }
 
+/* STORE/alarms/band-<hash of the name>.bin: where w's band model is kept. */
+static void band_path(const struct tw_cli_alerting *a, const struct watch *w, char *path, size_t n)
+{
+	uint64_t h = 1469598103934665603ull; /* FNV-1a */
+	for (const char *p = w->name; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ull;
+	snprintf(path, n, "%s/band-%016llx.bin", a->dir, (unsigned long long)h);
+}
+
 /* Writes STORE/alarms/evaluated.json and the band models. */
 static void save_marks(struct tw_cli_alerting *a)
 {
@@ -707,12 +716,7 @@ static void save_marks(struct tw_cli_alerting *a)
 			json_object_set_new(o, w->name, json_integer(w->evaluated));
 		if (w->band && w->evaluated) {
 			struct tw_buf b;
-			char hex[17];
-			uint64_t h = 1469598103934665603ull;
-			for (const char *p = w->name; *p; p++)
-				h = (h ^ (unsigned char)*p) * 1099511628211ull;
-			snprintf(hex, sizeof hex, "%016llx", (unsigned long long)h);
-			snprintf(path, sizeof path, "%s/band-%s.bin", a->dir, hex);
+			band_path(a, w, path, sizeof path);
 			tw_buf_init(&b, 1 << 16);
 			tw_err_clear(&err);
 			if (tw_band_save(&w->model, &b, &err) || tw_alarm_write_atomic(path, b.p, b.n, &err))
@@ -746,13 +750,9 @@ static void load_marks(struct tw_cli_alerting *a)
 		if (json_is_integer(v) && json_integer_value(v) > 0 && json_integer_value(v) % w->period_ms == 0)
 			w->evaluated = json_integer_value(v);
 		if (w->band && w->evaluated) {
-			char hex[17], *buf = NULL;
-			uint64_t h = 1469598103934665603ull;
+			char *buf = NULL;
 			FILE *f;
-			for (const char *p = w->name; *p; p++)
-				h = (h ^ (unsigned char)*p) * 1099511628211ull;
-			snprintf(hex, sizeof hex, "%016llx", (unsigned long long)h);
-			snprintf(path, sizeof path, "%s/band-%s.bin", a->dir, hex);
+			band_path(a, w, path, sizeof path);
 			if ((f = fopen(path, "rb")) && (buf = malloc(TW_BAND_SAVED_SIZE + 1))) {
 				size_t n = fread(buf, 1, TW_BAND_SAVED_SIZE + 1, f);
 				struct tw_err err;
@@ -1072,6 +1072,34 @@ static void fmt_iso(int64_t ms, char *out, size_t n)
 	strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+/* Publishes one message to the outbox; counts and logs the outcome ("alarm X" / "rule Y" in what). */
+static void publish(struct tw_cli_alerting *a, const char *topic, const char *subject, const char *text,
+		    const char *mime, const struct tw_notify_attr *attrs, size_t nattrs, const char *dedup,
+		    const char *what)
+{
+	struct tw_notify_msg msg;
+	struct tw_notify_receipt rc;
+	struct tw_err err;
+
+	memset(&msg, 0, sizeof msg);
+	msg.topic = topic;
+	msg.subject = subject;
+	msg.message = text;
+	msg.attrs = attrs;
+	msg.nattrs = nattrs;
+	msg.mime = mime;
+	msg.dedup_key = dedup;
+	tw_err_clear(&err);
+	if (tw_notify_publish(a->notify, &msg, &rc, &err)) {
+		a->st.failures++;
+		alog(a, TW_CONFIG_LOG_ERROR, "%s: publishing to topic %s: %s", what, topic, err.msg);
+	} else if (!rc.duplicate) {
+		a->st.notifications++;
+		alog(a, TW_CONFIG_LOG_INFO, "%s: published \"%s\" to topic %s (%u deliveries)", what, subject, topic,
+		     rc.deliveries);
+	}
+}
+
 /* Renders and publishes one notification of the router. */
 static void publish_notification(struct tw_cli_alerting *a, const struct tw_route_notification *nt)
 {
@@ -1088,9 +1116,8 @@ static void publish_notification(struct tw_cli_alerting *a, const struct tw_rout
 	struct tw_buf subject, text, mime;
 	struct tw_notify_attr attrs[6];
 	size_t nattrs = 0;
-	struct tw_notify_msg msg;
-	struct tw_notify_receipt rc;
 	struct tw_err err;
+	char what[300];
 	int have_ev = 0;
 
 	/* the alert that says most: the newest transition to ALARM, else the newest */
@@ -1246,23 +1273,8 @@ static void publish_notification(struct tw_cli_alerting *a, const struct tw_rout
 	if (nc.region)
 		attrs[nattrs++] = (struct tw_notify_attr){ "region", nc.region, 0, 0 };
 	snprintf(dedup, sizeof dedup, "%s@%lld%s", nt->group_key, (long long)nt->time_ms, nt->repeat ? "r" : "");
-	memset(&msg, 0, sizeof msg);
-	msg.topic = nt->topic;
-	msg.subject = tw_buf_cstr(&subject);
-	msg.message = tw_buf_cstr(&text);
-	msg.attrs = attrs;
-	msg.nattrs = nattrs;
-	msg.mime = tw_buf_cstr(&mime);
-	msg.dedup_key = dedup;
-	tw_err_clear(&err);
-	if (tw_notify_publish(a->notify, &msg, &rc, &err)) {
-		a->st.failures++;
-		alog(a, TW_CONFIG_LOG_ERROR, "alarm %s: publishing to topic %s: %s", al->alarm, nt->topic, err.msg);
-	} else if (!rc.duplicate) {
-		a->st.notifications++;
-		alog(a, TW_CONFIG_LOG_INFO, "published \"%s\" to topic %s (%u deliveries)", msg.subject, nt->topic,
-		     rc.deliveries);
-	}
+	snprintf(what, sizeof what, "alarm %s", al->alarm);
+	publish(a, nt->topic, tw_buf_cstr(&subject), tw_buf_cstr(&text), tw_buf_cstr(&mime), attrs, nattrs, dedup, what);
 out:
 	if (have_ev)
 		evidence_free(&ev);
@@ -1357,9 +1369,7 @@ void tw_cli_alerting_event(struct tw_cli_alerting *a, const struct tw_event *ev)
 		const struct tw_config_rule *r = &a->cfg->rules[i];
 		struct tw_buf subj, text;
 		struct tw_notify_attr attrs[6];
-		struct tw_notify_msg msg;
-		struct tw_notify_receipt rc;
-		char when[32], dedup[512], acct[64], region[64];
+		char when[32], dedup[512], acct[64], region[64], what[400];
 		int64_t minute = floor_to(ev->time_ms, 60000);
 		size_t na = 0;
 
@@ -1410,21 +1420,8 @@ void tw_cli_alerting_event(struct tw_cli_alerting *a, const struct tw_event *ev)
 		if (region[0])
 			attrs[na++] = (struct tw_notify_attr){ "region", region, 0, 0 };
 		snprintf(dedup, sizeof dedup, "rule:%s:%.*s", r->name, (int)ev->f[TW_F_EVENT_ID].n, ev->f[TW_F_EVENT_ID].p);
-		memset(&msg, 0, sizeof msg);
-		msg.topic = r->topic;
-		msg.subject = tw_buf_cstr(&subj);
-		msg.message = tw_buf_cstr(&text);
-		msg.attrs = attrs;
-		msg.nattrs = na;
-		msg.dedup_key = dedup;
-		tw_err_clear(&err);
-		if (tw_notify_publish(a->notify, &msg, &rc, &err)) {
-			a->st.failures++;
-			alog(a, TW_CONFIG_LOG_ERROR, "rule %s: publishing to topic %s: %s", r->name, r->topic, err.msg);
-		} else if (!rc.duplicate) {
-			a->st.notifications++;
-			alog(a, TW_CONFIG_LOG_INFO, "rule %s matched %s: published to topic %s", r->name, when, r->topic);
-		}
+		snprintf(what, sizeof what, "rule %s (%s)", r->name, when);
+		publish(a, r->topic, tw_buf_cstr(&subj), tw_buf_cstr(&text), NULL, attrs, na, dedup, what);
 		tw_buf_free(&subj);
 		tw_buf_free(&text);
 	}
