@@ -59,6 +59,8 @@ struct tw_route {
 	char **group_by;         /* label names */
 	size_t ngroup_by;        /* how many */
 	int64_t wait, interval, repeat; /* timers (ms) */
+	int manual_commit;       /* ticks leave the saving to tw_route_commit */
+	int dirty;               /* a tick changed the state and it is not saved yet */
 	struct group *g;         /* groups */
 	size_t ng;               /* how many */
 	uint64_t dedup[DEDUP_KEYS]; /* ring of recent transition keys (0: empty) */
@@ -586,6 +588,8 @@ static enum tw_rc route_save(struct tw_route *r, struct tw_err *err)
 		return tw_err_set(err, TW_ENOMEM, "out of memory");
 	snprintf(path, sizeof path, "%s/route.json", r->dir);
 	rc = tw_alarm_write_atomic(path, text, strlen(text), err);
+	if (rc == TW_OK)
+		r->dirty = 0;
 	free(text);
 	return rc;
 }
@@ -702,6 +706,7 @@ enum tw_rc tw_route_open(const struct tw_route_config *cfg, struct tw_route **ou
 	r->wait = cfg->group_wait_ms;
 	r->interval = cfg->group_interval_ms;
 	r->repeat = cfg->repeat_interval_ms;
+	r->manual_commit = cfg->manual_commit;
 	if (!r->dir || !r->group_by) {
 		tw_route_close(r);
 		return tw_err_set(err, TW_ENOMEM, "out of memory");
@@ -947,6 +952,18 @@ static int snap_alert(struct group *sg, const struct ralert *a)
 	return d->alarm && d->reason && d->reason_data && d->labels ? 0 : -1;
 }
 
+enum tw_rc tw_route_commit(struct tw_route *r, struct tw_err *err)
+{
+	enum tw_rc rc;
+
+	if (!r->dirty)
+		return TW_OK;
+	if ((rc = route_save(r, err)))
+		return rc;
+	r->dirty = 0;
+	return TW_OK;
+}
+
 enum tw_rc tw_route_tick(struct tw_route *r, int64_t now_ms, const struct tw_route_notification **out, size_t *n,
 			 struct tw_err *err)
 {
@@ -1056,7 +1073,9 @@ enum tw_rc tw_route_tick(struct tw_route *r, int64_t now_ms, const struct tw_rou
 		}
 		gi++;
 	}
-	if (dirty && (rc = route_save(r, err))) {
+	if (dirty && r->manual_commit)
+		r->dirty = 1;
+	else if (dirty && (rc = route_save(r, err))) {
 		out_free(r);
 		return rc;
 	}

@@ -22,6 +22,9 @@ struct tw_route_config {
 	int64_t group_wait_ms;         /* wait after a group's first alert before its first notification */
 	int64_t group_interval_ms;     /* wait after a notification before notifying the group's changes */
 	int64_t repeat_interval_ms;    /* re-notify a group with a standing ALARM after this; 0: never */
+	int manual_commit;             /* 1: tw_route_tick does not persist what it hands out; the
+					* caller calls tw_route_commit once it has published it (a
+					* crash in between notifies again instead of never) */
 };
 
 /* One alarm inside a notification. Strings owned by the router. */
@@ -61,9 +64,13 @@ enum tw_rc tw_route_push(struct tw_route *r, const struct tw_alarm_transition *t
 
 /* The notifications due at now_ms (*out borrowed until the next tick or close). Silenced alerts are
  * left out and recorded in the history as Action/suppressed; published ones as Action/published.
- * The router's state is persisted before returning: publish what it returns (to a durable outbox). */
+ * The router's state is persisted before returning (with manual_commit: by tw_route_commit): publish
+ * what it returns (to a durable outbox). */
 enum tw_rc tw_route_tick(struct tw_route *r, int64_t now_ms, const struct tw_route_notification **out, size_t *n,
 			 struct tw_err *err);
+
+/* With manual_commit: persists what the last tick handed out as notified. TW_EIO. */
+enum tw_rc tw_route_commit(struct tw_route *r, struct tw_err *err);
 
 /* The earliest time at which tw_route_tick may have something to do (INT64_MAX: nothing pending). */
 int64_t tw_route_next_ms(const struct tw_route *r);

@@ -1272,7 +1272,14 @@ static void publish_notification(struct tw_cli_alerting *a, const struct tw_rout
 		attrs[nattrs++] = (struct tw_notify_attr){ "account", nc.account_id, 0, 0 };
 	if (nc.region)
 		attrs[nattrs++] = (struct tw_notify_attr){ "region", nc.region, 0, 0 };
-	snprintf(dedup, sizeof dedup, "%s@%lld%s", nt->group_key, (long long)nt->time_ms, nt->repeat ? "r" : "");
+	{ /* the same group with the same newest change is the same message, whenever it is handed out */
+		int64_t newest = 0;
+		for (size_t i = 0; i < nt->nalerts; i++)
+			if (nt->alerts[i].time_ms > newest)
+				newest = nt->alerts[i].time_ms;
+		snprintf(dedup, sizeof dedup, "%s@%lld%s%lld", nt->group_key, (long long)newest, nt->repeat ? "r" : "-",
+			 nt->repeat ? (long long)nt->time_ms : 0LL);
+	}
 	snprintf(what, sizeof what, "alarm %s", al->alarm);
 	publish(a, nt->topic, tw_buf_cstr(&subject), tw_buf_cstr(&text), tw_buf_cstr(&mime), attrs, nattrs, dedup, what);
 out:
@@ -1333,6 +1340,13 @@ static void tick_at(struct tw_cli_alerting *a, int64_t now)
 	for (size_t i = 0; i < n; i++)
 		if (nts[i].nalerts)
 			publish_notification(a, &nts[i]);
+	/* published (durable in the outbox): now the router may forget them; a crash before this
+	 * line hands them out again, and the dedup key keeps the outbox from taking them twice */
+	tw_err_clear(&err);
+	if (tw_route_commit(a->route, &err)) {
+		a->st.failures++;
+		alog(a, TW_CONFIG_LOG_ERROR, "router: %s", err.msg);
+	}
 }
 
 size_t tw_cli_alerting_tick(struct tw_cli_alerting *a, int flush)
@@ -1482,6 +1496,7 @@ int tw_cli_alerting_open(const struct tw_config *cfg, const char *store, struct 
 		rc.group_interval_ms = 300000;
 		rc.repeat_interval_ms = 4 * 3600000LL;
 	}
+	rc.manual_commit = 1; /* a group counts as notified once its message is in the outbox */
 	a->gwait = rc.group_wait_ms > rc.group_interval_ms ? rc.group_wait_ms : rc.group_interval_ms;
 	if (tw_route_open(&rc, &a->route, err))
 		goto fail;

@@ -219,3 +219,29 @@ Test(route_timing, silence_matchers)
 	cr_assert_eq(tw_silence_matcher_check("=x", &err), TW_EPARSE);
 	cr_assert_eq(tw_silence_matcher_check("alarm", &err), TW_EPARSE);
 }
+
+/* manual_commit: a tick's notifications count as sent only once committed; a crash (close without
+ * commit) before that hands them out again after the restart, instead of never. */
+Test(route_timing, manual_commit_hands_out_again_after_a_crash_before_commit)
+{
+	char *dir = tw_test_tmpdir();
+	struct tw_route_config cfg = { .group_wait_ms = 0, .group_interval_ms = 300 * S, .manual_commit = 1 };
+	struct tw_route *r = open_router(dir, &cfg);
+	const char *la[] = { "alarm=a" };
+	struct tw_alarm_transition ta = tr("a", TW_ALARM_OK, TW_ALARM_ALARM, T0, la, 1);
+	const struct tw_route_notification *out;
+	struct tw_err err;
+
+	cr_assert_eq(tw_route_push(r, &ta, T0, NULL, &err), TW_OK);
+	cr_assert_eq(tick(r, T0 + S, &out), 1);
+	tw_route_close(r); /* the crash: published nowhere, never committed */
+	r = open_router(dir, &cfg);
+	cr_assert_eq(tick(r, T0 + 2 * S, &out), 1, "handed out again after the restart");
+	cr_assert_str_eq(out[0].alerts[0].alarm, "a");
+	cr_assert_eq(tw_route_commit(r, &err), TW_OK, "%s", err.msg);
+	tw_route_close(r);
+	r = open_router(dir, &cfg);
+	cr_assert_eq(tick(r, T0 + 3 * S, &out), 0, "committed: not again");
+	tw_route_close(r);
+	tw_test_tmpdir_free(dir);
+}
