@@ -291,7 +291,10 @@ static int advance(struct tw_cli_detectors *d, int64_t closed_until, int flush_a
 		*err = d->err;
 		return -1;
 	}
-	if (!early && (closed_until == INT64_MIN || (d->closed != INT64_MIN && closed_until <= d->closed)) && !flush_all)
+	/* nothing newly closed (0: the metrics never closed a period, e.g. during a backfill): the
+	 * waiting events stay as they are; sorting and repacking them at every batch made a backfill
+	 * quadratic (1M events: 89 s instead of 11 s) */
+	if (!early && (closed_until <= 0 || (d->closed != INT64_MIN && closed_until <= d->closed)) && !flush_all)
 		return 0;
 	if (!early && closed_until == INT64_MIN)
 		closed_until = d->closed;
@@ -337,10 +340,10 @@ static int advance(struct tw_cli_detectors *d, int64_t closed_until, int flush_a
 		tw_err_set(err, TW_ENOMEM, "detectors: out of memory");
 		return fail(d, err);
 	}
-	/* the events still waiting move to a fresh pool */
+	/* the events still waiting move to a fresh pool (when some were taken out) */
 	keep = d->nw - due;
 	tw_buf_init(&pool, POOL_MAX);
-	for (size_t i = 0; i < keep; i++) {
+	for (size_t i = 0; due && i < keep; i++) {
 		struct wait *w = &d->w[due + i];
 		size_t n = 0, off = pool.n;
 		for (int f = 0; f < NF; f++)
@@ -354,8 +357,12 @@ static int advance(struct tw_cli_detectors *d, int64_t closed_until, int flush_a
 	if (keep && due)
 		memmove(d->w, d->w + due, keep * sizeof *d->w);
 	d->nw = keep;
-	tw_buf_free(&d->pool);
-	d->pool = pool;
+	if (due) {
+		tw_buf_free(&d->pool);
+		d->pool = pool;
+	} else {
+		tw_buf_free(&pool);
+	}
 	if (d->closed == INT64_MIN || closed_until > d->closed)
 		d->closed = closed_until;
 	/* findings durable, then the states, then the callback */

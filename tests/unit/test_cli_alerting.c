@@ -44,12 +44,15 @@ static char *write_cfg(const char *dir, const char *store, const char *files, co
 	return tw_test_write_str(dir, "tw.json", text);
 }
 
+static char g_log[65536]; /* the last run's log (its stderr), shown when an assertion fails */
+
 static void run_cfg(const char *cfg)
 {
 	const char *argv[] = { tw_test_bin(), "run", "--config", cfg, "--exit-at-end", NULL };
 	struct tw_test_run r;
 	tw_test_run(&r, NULL, argv);
 	cr_assert_eq(r.status, 0, "run: %s", r.err);
+	snprintf(g_log, sizeof g_log, "%s", r.err ? r.err : "");
 	tw_test_run_free(&r);
 }
 
@@ -149,13 +152,13 @@ Test(cli_alerting, alarm_rule_and_silence_fire_once_with_evidence_and_not_again_
 	cfg = write_cfg(tmp, store, f1, extra);
 	run_cfg(cfg);
 
-	cr_assert_eq(mails(store, "ALARM: \"denied-burst\"", &all, &mail), 1, "one denied-burst mail (of %d)", all);
-	cr_assert_eq(mails(store, "ALARM: \"s3-silent\"", &all, NULL), 1, "one s3-silent mail (of %d)", all);
-	cr_assert_eq(mails(store, "RULE: \"stop-logging\"", &all, NULL), 2, "two rule mails (of %d)", all);
+	cr_assert_eq(mails(store, "ALARM: \"denied-burst\"", &all, &mail), 1, "one denied-burst mail (of %d)\n%s", all, g_log);
+	cr_assert_eq(mails(store, "ALARM: \"s3-silent\"", &all, NULL), 1, "one s3-silent mail (of %d)\n%s", all, g_log);
+	cr_assert_eq(mails(store, "RULE: \"stop-logging\"", &all, NULL), 2, "two rule mails (of %d)\n%s", all, g_log);
 	/* the composite: denied-burst went ALARM at 10:15 while s3-silent was not in ALARM */
-	cr_assert_eq(mails(store, "ALARM: \"denied-not-silent\"", &all, NULL), 1, "composite mail (of %d)", all);
-	cr_assert_eq(mails(store, "ALARM: \"dynamo-band\"", &all, NULL), 1, "one anomaly-band mail (of %d)", all);
-	cr_assert_eq(all, 6, "six mails in all");
+	cr_assert_eq(mails(store, "ALARM: \"denied-not-silent\"", &all, NULL), 1, "composite mail (of %d)\n%s", all, g_log);
+	cr_assert_eq(mails(store, "ALARM: \"dynamo-band\"", &all, NULL), 1, "one anomaly-band mail (of %d)\n%s", all, g_log);
+	cr_assert_eq(all, 6, "six mails in all\n%s", g_log);
 	/* the evidence: the reason, the top principal, the records, a chart, a command to dig */
 	cr_assert(strstr(mail, "mallory"), "the mail names the principal");
 	cr_assert(strstr(mail, "AccessDenied"), "the mail shows the error code");
@@ -167,7 +170,7 @@ Test(cli_alerting, alarm_rule_and_silence_fire_once_with_evidence_and_not_again_
 
 	/* restart with the same file: everything is a duplicate, nothing fires again */
 	run_cfg(cfg);
-	cr_assert_eq(mails(store, "", &all, NULL), 6, "no new mail after a restart on the same files");
+	cr_assert_eq(mails(store, "", &all, NULL), 6, "no new mail after a restart on the same files\n%s", g_log);
 	/* later events, all quiet: still nothing new (the alarms are OK or stay OK) */
 	f = fopen(f2, "w");
 	cr_assert_not_null(f);
@@ -177,7 +180,7 @@ Test(cli_alerting, alarm_rule_and_silence_fire_once_with_evidence_and_not_again_
 	free(cfg);
 	cfg = write_cfg(tmp, store, f2, extra);
 	run_cfg(cfg);
-	cr_assert_eq(mails(store, "", &all, NULL), 6, "quiet events raise nothing");
+	cr_assert_eq(mails(store, "", &all, NULL), 6, "quiet events raise nothing\n%s", g_log);
 	{ /* the states and the history agree */
 		const char *argv[] = { tw_test_bin(), "alarms", "list", "--store", store, "--format", "json", NULL };
 		struct tw_test_run r;
@@ -248,9 +251,9 @@ Test(cli_alerting, a_dead_letter_raises_the_delivery_alarm, .timeout = 60)
 		 store, tmp);
 	cfg = write_cfg(tmp, store, f1, extra);
 	run_cfg(cfg);
-	cr_assert_eq(mails(store, "RULE: \"stop-logging\"", &all, NULL), 1, "the rule mail (of %d)", all);
+	cr_assert_eq(mails(store, "RULE: \"stop-logging\"", &all, NULL), 1, "the rule mail (of %d)\n%s", all, g_log);
 	cr_assert_eq(mails(store, "ALARM: \"trailwatch-delivery-failures\"", &all, NULL), 1,
-		     "the delivery alarm mail (of %d)", all);
+		     "the delivery alarm mail (of %d)\n%s", all, g_log);
 	dead = tw_test_join(store, "notify/dead-letters.jsonl");
 	text = tw_test_read_file(dead, &n);
 	cr_assert(n > 0 && strstr(text, "no-such-program"), "the dead letter names the subscription: %s", text);
