@@ -36,6 +36,7 @@ struct wait {
 };
 
 struct tw_cli_detectors {
+	int64_t wmin;               /* the oldest time among the waiting events (when nw > 0) */
 	struct tw_insight *ins;     /* rate insights */
 	struct tw_firstseen *fs;    /* first-seen */
 	char dir[4096];             /* STORE/anomalies */
@@ -213,6 +214,8 @@ int tw_cli_detectors_feed(struct tw_cli_detectors *d, const struct tw_batch *b, 
 		}
 		w = &d->w[d->nw];
 		w->t = ev->time_ms;
+		if (!d->nw || ev->time_ms < d->wmin)
+			d->wmin = ev->time_ms;
 		w->seq = d->seq++;
 		w->off = d->pool.n;
 		for (int f = 0; f < NF; f++) {
@@ -298,8 +301,13 @@ static int advance(struct tw_cli_detectors *d, int64_t closed_until, int flush_a
 		return 0;
 	if (!early && closed_until == INT64_MIN)
 		closed_until = d->closed;
-	if (d->nw)
+	/* sort only when some waiting event is due: during a backfill the closed mark moves through
+	 * empty time (a month of lateness) while everything waits, and sorting it all each time was
+	 * quadratic */
+	if (d->nw && (early || flush_all || d->wmin < closed_until))
 		qsort(d->w, d->nw, sizeof *d->w, wait_cmp);
+	else if (d->nw)
+		goto scanned; /* nothing due: due stays 0 */
 	if (early) {
 		due = d->nw / 2;
 		closed_until = d->w[due].t; /* everything before the median: events of equal time stay */
@@ -308,6 +316,7 @@ static int advance(struct tw_cli_detectors *d, int64_t closed_until, int flush_a
 	} else
 		while (due < d->nw && d->w[due].t < closed_until)
 			due++;
+scanned:
 	d->nfound = 0;
 	d->oom = 0;
 	for (size_t i = 0; i < due; i++) {
@@ -357,6 +366,9 @@ static int advance(struct tw_cli_detectors *d, int64_t closed_until, int flush_a
 	if (keep && due)
 		memmove(d->w, d->w + due, keep * sizeof *d->w);
 	d->nw = keep;
+	if (due) { /* sorted: the oldest still waiting is first */
+		d->wmin = keep ? d->w[0].t : INT64_MAX;
+	}
 	if (due) {
 		tw_buf_free(&d->pool);
 		d->pool = pool;
