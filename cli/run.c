@@ -539,6 +539,18 @@ static int status_sample(struct runlog *lg, int log, struct runctx *ctx, const c
 			json_set(doc, "store_bytes", json_integer((json_int_t)s->ss.bytes_total));
 		}
 		json_set(doc, "caught_up", json_boolean(s->caught_up));
+		if (ctx->alerting) {
+			struct tw_cli_alerting_stats as;
+			json_t *ja = json_object();
+			tw_cli_alerting_stats(ctx->alerting, &as);
+			json_set(ja, "evaluations", json_integer((json_int_t)as.evaluations));
+			json_set(ja, "state_changes", json_integer((json_int_t)as.transitions));
+			json_set(ja, "to_alarm", json_integer((json_int_t)as.to_alarm));
+			json_set(ja, "notifications", json_integer((json_int_t)as.notifications));
+			json_set(ja, "rule_matches", json_integer((json_int_t)as.rule_matches));
+			json_set(ja, "failures", json_integer((json_int_t)as.failures));
+			json_set(doc, "alarms", ja);
+		}
 		json_set(doc, "kafka", jsrc);
 		jsrc = NULL;
 		status_write(lg, dir, doc);
@@ -1059,6 +1071,12 @@ int tw_cli_run(int argc, char **argv)
 		tw_err_clear(&err);
 		if (tw_cli_metrics_advance(ctx.metrics, 1, &err))
 			logmsg(&lg, TW_CONFIG_LOG_ERROR, "metrics: %s", err.msg);
+	}
+	if (at_end && ctx.store && !ctx.store_failed) {
+		/* a finite run leaves a compact store: the WAL sealed into a segment */
+		tw_err_clear(&err);
+		if (tw_store_seal(ctx.store, &err) != TW_OK)
+			logmsg(&lg, TW_CONFIG_LOG_WARN, "sealing the WAL: %s", err.msg);
 	}
 	if (at_end && ctx.alerting && !ctx.store_failed) {
 		(void)tw_cli_alerting_tick(ctx.alerting, 1);

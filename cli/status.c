@@ -84,6 +84,15 @@ static void print_table(const char *dir, const struct tw_store_stats *ss, json_t
 	       tw_cli_fmt_count((uint64_t)jint(st, "duplicates"), c, sizeof c),
 	       tw_cli_fmt_count((uint64_t)jint(st, "quarantined"), d, sizeof d));
 	{
+		json_t *al = json_object_get(st, "alarms");
+		if (json_is_object(al))
+			printf("%-12s %lld evaluations, %lld state changes (%lld to ALARM), %lld notifications, "
+			       "%lld event rule matches, %lld failures\n",
+			       "alarms", (long long)jint(al, "evaluations"), (long long)jint(al, "state_changes"),
+			       (long long)jint(al, "to_alarm"), (long long)jint(al, "notifications"),
+			       (long long)jint(al, "rule_matches"), (long long)jint(al, "failures"));
+	}
+	{
 		json_t *srcs = json_object_get(st, "kafka"), *s;
 		size_t i, j;
 		int header = 0;

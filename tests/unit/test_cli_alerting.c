@@ -181,6 +181,13 @@ Test(cli_alerting, alarm_rule_and_silence_fire_once_with_evidence_and_not_again_
 	cfg = write_cfg(tmp, store, f2, extra);
 	run_cfg(cfg);
 	cr_assert_eq(mails(store, "", &all, NULL), 6, "quiet events raise nothing\n%s", g_log);
+	{ /* trailwatch status reports what the alarms did in the last run */
+		const char *argv[] = { tw_test_bin(), "status", "--store", store, NULL };
+		struct tw_test_run r;
+		tw_test_run(&r, NULL, argv);
+		cr_assert(strstr(r.out, "alarms ") && strstr(r.out, " evaluations,"), "status: %s", r.out);
+		tw_test_run_free(&r);
+	}
 	{ /* the states and the history agree */
 		const char *argv[] = { tw_test_bin(), "alarms", "list", "--store", store, "--format", "json", NULL };
 		struct tw_test_run r;
