@@ -739,7 +739,7 @@ enum tw_rc tw_alarm_write_atomic(const char *path, const char *p, size_t n, stru
 
 	if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
 		return tw_err_set(err, TW_ELIMIT, "%s: path too long", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return tw_err_set(err, TW_EIO, "%s: %s", tmp, strerror(errno));
 	while (off < n) {
@@ -830,7 +830,7 @@ enum tw_rc tw_alarm_history_append(const char *dir, const struct tw_alarm_hist *
 		tw_buf_free(&b);
 		return rc;
 	}
-	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		tw_buf_free(&b);
 		return tw_err_set(err, TW_EIO, "%s: %s", path, strerror(errno));
@@ -1145,7 +1145,7 @@ static enum tw_rc load_states(struct tw_alarm_set *set, struct tw_err *err)
 
 static enum tw_rc mkdir_p1(const char *path, struct tw_err *err)
 {
-	if (mkdir(path, 0755) && errno != EEXIST)
+	if (mkdir(path, 0700) && errno != EEXIST)
 		return tw_err_set(err, TW_EIO, "%s: %s", path, strerror(errno));
 	return TW_OK;
 }

@@ -203,7 +203,7 @@ struct tw_alarm_hist {
 /* Appends one line with O_APPEND and fdatasync. A previous torn last line (no newline at the end of
  * the file) is terminated first so that this record stays readable. */
 enum tw_rc tw_alarm_history_append(const char *dir, const struct tw_alarm_hist *h, struct tw_err *err);
-/* Writes path atomically: path.tmp, fsync, rename, fsync of the directory. */
+/* Writes path atomically (created 0600): path.tmp, fsync, rename, fsync of the directory. */
 enum tw_rc tw_alarm_write_atomic(const char *path, const char *p, size_t n, struct tw_err *err);
 /* "2021-11-26T10:05:00.000+0000", CloudWatch's timestamp in StateReasonData; out >= 32 bytes. */
 void tw_alarm_fmt_cwtime(int64_t ms, char *out);

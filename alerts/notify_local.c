@@ -48,7 +48,7 @@ enum tw_notify_outcome tw_notify_file_deliver(struct tw_notify_attempt *a)
 	}
 	memcpy(line, a->m->sns, a->m->nsns);
 	line[a->m->nsns] = '\n';
-	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	if (fd < 0 || write_all(fd, line, a->m->nsns + 1) || fdatasync(fd)) {
 		e = errno;
 		snprintf(a->error, sizeof a->error, "%s: %s", path, strerror(e));

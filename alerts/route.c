@@ -711,7 +711,7 @@ enum tw_rc tw_route_open(const struct tw_route_config *cfg, struct tw_route **ou
 		tw_route_close(r);
 		return tw_err_set(err, TW_ENOMEM, "out of memory");
 	}
-	if (mkdir(r->dir, 0755) && errno != EEXIST) {
+	if (mkdir(r->dir, 0700) && errno != EEXIST) {
 		rc = tw_err_set(err, TW_EIO, "%s: %s", r->dir, strerror(errno));
 		tw_route_close(r);
 		return rc;

@@ -196,6 +196,21 @@ static void logmsg(struct runlog *lg, int level, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Opens path for appending, created 0600 whatever the umask (a log names principals and
+ * addresses); NULL with errno on failure. */
+static FILE *log_fopen(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	FILE *f = fd >= 0 ? fdopen(fd, "a") : NULL;
+
+	if (fd >= 0 && !f) {
+		int e = errno;
+		close(fd);
+		errno = e;
+	}
+	return f;
+}
+
 /* Opens log.file for appending (or keeps stderr). Returns 0, or -1 (printed on stderr). */
 static int log_open(struct runlog *lg, const char *path, int level)
 {
@@ -204,7 +219,7 @@ static int log_open(struct runlog *lg, const char *path, int level)
 	lg->f = stderr;
 	pthread_mutex_init(&lg->mu, NULL);
 	if (path) {
-		FILE *f = fopen(path, "ae");
+		FILE *f = log_fopen(path);
 		if (!f) {
 			fprintf(stderr, "trailwatch run: cannot open log file %s: %s\n", path, strerror(errno));
 			return -1;
@@ -212,6 +227,12 @@ static int log_open(struct runlog *lg, const char *path, int level)
 		lg->f = f;
 	}
 	return 0;
+}
+
+/* tw_config_warnings callback: each warning goes to the log. */
+static void log_config_warning(void *ctx, const char *msg)
+{
+	logmsg(ctx, TW_CONFIG_LOG_WARN, "config: %s", msg);
 }
 
 /* SIGHUP: reopen the file (logrotate moved it away). On failure the old stream is kept. */
@@ -223,7 +244,7 @@ static void log_reopen(struct runlog *lg)
 		logmsg(lg, TW_CONFIG_LOG_INFO, "SIGHUP: logging to stderr, nothing to reopen");
 		return;
 	}
-	f = fopen(lg->path, "ae");
+	f = log_fopen(lg->path);
 	if (!f) {
 		logmsg(lg, TW_CONFIG_LOG_ERROR, "SIGHUP: cannot reopen log file %s: %s (still writing to the old one)",
 		       lg->path, strerror(errno));
@@ -773,6 +794,8 @@ int tw_cli_run(int argc, char **argv)
 		return TW_EXIT_FAIL;
 	}
 	log_ok = 1;
+	if (cfg) /* what `config check` warns about: a world-readable file naming secrets, ... */
+		tw_config_warnings(cfg, log_config_warning, &lg);
 	install_signals();
 
 	/* the sources first: a configuration error must not leave the store locked for nothing */

@@ -29,8 +29,8 @@
  *      eventName, userIdentity) but does not decode (CloudWatch truncates events > 256 KB) is
  *      rejected with the reason, the payload's position and the log event's ordinal and id; the
  *      other log events go on. Other messages that merely start with '{' stay CWLOG (L1).
- *  L4. A log event without an integer timestamp, or that is not an object, is rejected; one
- *      without a message is a CWLOG with an empty message.
+ *  L4. A log event without an integer timestamp (or one outside the years 0000-9999), or that is
+ *      not an object, is rejected; one without a message is a CWLOG with an empty message.
  *
  * Export lines (CloudWatch Logs export to S3): "2026-11-02T00:00:00.000Z <message>" (also a date
  * and a time separated by a space) -> CWLOG with time from the token, message = the rest after one
@@ -186,7 +186,7 @@ static enum tw_rc decode_b64_blob(struct tw_decoder *d, const struct tw_pos *pos
 	switch (tw_codec_sniff(bin.p, bin.n)) {
 	case TW_CODEC_GZIP:
 	case TW_CODEC_ZLIB:
-		rc = tw_inflate_mem(bin.p, bin.n, max, &plain, &d->err);
+		rc = tw_inflate_mem(bin.p, bin.n, tw_decoder_inflate_cap(d->lim), &plain, &d->err);
 		if (rc)
 			goto bad;
 		fin = &plain;
@@ -407,6 +407,11 @@ static enum tw_rc decode_eventbridge(struct tw_decoder *d, const struct tw_pos *
 
 /* ---- subscription payloads (S1) ------------------------------------------------------- */
 
+/* The log event timestamps accepted (ms): the years 0000-9999, what an ISO 8601 timestamp can
+ * name and what the store and the time formatter handle; anything else is a hostile number. */
+#define CW_TS_MIN INT64_C(-62167219200000) /* 0000-01-01T00:00:00Z */
+#define CW_TS_MAX INT64_C(253402300799999) /* 9999-12-31T23:59:59.999Z */
+
 /* Parses a JSON integer literal (as the reader returned it) into *v; 0 if it is not an integer. */
 static int parse_int(struct tw_str s, int64_t *v)
 {
@@ -479,6 +484,10 @@ static enum tw_rc decode_log_event(struct tw_decoder *d, const struct tw_pos *po
 	if (ts_type != TW_JSON_NUMBER || !parse_int(ts, &ms))
 		return reject(d, pos, off, el.p, el.n, "CloudWatch log event %zu (id %.*s): %s", idx + 1, (int)(id.n > 64 ? 64 : id.n), id.p ? id.p : "",
 			      ts_type == TW_JSON_NONE ? "no timestamp" : "timestamp is not an integer");
+	if (ms < CW_TS_MIN || ms > CW_TS_MAX)
+		return reject(d, pos, off, el.p, el.n, "CloudWatch log event %zu (id %.*s): timestamp %lld out of "
+			      "range (years 0000-9999)", idx + 1, (int)(id.n > 64 ? 64 : id.n), id.p ? id.p : "",
+			      (long long)ms);
 	if ((id_esc && (rc = str_value(d, id, 1, &id)) != TW_OK) ||
 	    (rc = str_value(d, msg, msg_esc, &msg)) != TW_OK)
 		return fatal(rc) ? rc : reject(d, pos, off, el.p, el.n, "CloudWatch log event %zu: %s", idx + 1,

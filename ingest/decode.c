@@ -19,6 +19,13 @@ static int is_ws(char c)
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
+size_t tw_decoder_inflate_cap(const struct tw_ingest_limits *lim)
+{
+	if (lim->max_inflated && lim->max_inflated < (uint64_t)lim->max_payload)
+		return (size_t)lim->max_inflated;
+	return lim->max_payload;
+}
+
 enum tw_rc tw_decoder_reject(struct tw_decoder *d, const struct tw_pos *pos, const char *reason,
 			     const char *p, size_t n)
 {
@@ -249,7 +256,7 @@ enum tw_rc tw_decode_blob_top(struct tw_decoder *d, const char *p, size_t n, con
 		if (codec == TW_CODEC_BASE64)
 			rc = tw_base64_decode(p, n, &out, &d->err);
 		else
-			rc = tw_inflate_mem(p, n, d->lim->max_payload, &out, &d->err);
+			rc = tw_inflate_mem(p, n, tw_decoder_inflate_cap(d->lim), &out, &d->err);
 		if (rc == TW_OK) {
 			const char *q = out.p ? out.p : "";
 			size_t qn = out.n;

@@ -543,7 +543,7 @@ enum tw_rc tw_ingest_follow_open(const char *dir, const char *checkpoint_path, c
 		f->dir[--dl] = 0;
 	if ((rc = tab_grow(f, err)) != TW_OK)
 		goto fail;
-	f->ckfd = open(checkpoint_path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	f->ckfd = open(checkpoint_path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 	if (f->ckfd < 0) {
 		rc = tw_err_set(err, TW_EIO, "follow checkpoint %s: %s", checkpoint_path, strerror(errno));
 		goto fail;

@@ -45,6 +45,11 @@ struct tw_decoder {
 	struct tw_err err;                  /* scratch for decoders' messages */
 };
 
+/* The most bytes one in-memory blob (a base64 or gzip layer inside a record or a message) may
+ * inflate to: the payload cap, or max_inflated when that is smaller (the gzip-bomb guard applies
+ * to blobs as it does to files). */
+size_t tw_decoder_inflate_cap(const struct tw_ingest_limits *lim);
+
 /* Builds a tw_reject from the parts and passes it to d->reject; counts it in st->quarantined. */
 enum tw_rc tw_decoder_reject(struct tw_decoder *d, const struct tw_pos *pos, const char *reason,
 			     const char *p, size_t n);

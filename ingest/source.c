@@ -1067,8 +1067,18 @@ static void walk(struct run *r, const char *path, const struct stat *sb, unsigne
 		if (full) {
 			snprintf(full, len, "%s%s%s", path, plen && path[plen - 1] == '/' ? "" : "/", names[i]);
 			if (stat(full, &csb) != 0) {
-				path_error(r, errno == ENOENT ? TW_ENOENT : TW_EIO, full, "cannot stat", errno);
-				free(full);
+				int e = errno;
+				char why[160];
+				/* A symbolic link that loops or dangles is bad input in the tree, not an
+				 * I/O error of ours: each one is rejected by name (and quarantined). */
+				if (lstat(full, &csb) == 0 && S_ISLNK(csb.st_mode)) {
+					snprintf(why, sizeof why, "symbolic link %s: %s",
+						 e == ELOOP ? "loops" : "leads nowhere", strerror(e));
+					reject_path(r, full, why);
+				} else {
+					path_error(r, e == ENOENT ? TW_ENOENT : TW_EIO, full, "cannot stat", e);
+					free(full);
+				}
 			} else if (S_ISDIR(csb.st_mode)) {
 				walk(r, full, &csb, depth + 1);
 				free(full);
