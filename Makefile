@@ -7,6 +7,7 @@
 #   make check      ASan+UBSan build of the suite; fails on any LeakSanitizer report; replays fuzz corpora
 #   make fuzz       clang libFuzzer targets (FUZZ_SECONDS=60 each)
 #   make bench      benchmarks on data from ../shared/bench/gen-cloudtrail
+#   make soak       crash soak: SIGKILL `trailwatch run` SOAK_KILLS=100 times, check nothing lost
 #   make deps       apt-get install the Debian packages that are missing
 #   make clean
 
@@ -52,7 +53,7 @@ FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 
 obj = $(patsubst %.c,$(1)/obj/%.o,$(2))
 
-.PHONY: all run test check fuzz bench bench-nab deps clean help lint-deps ensure-deps
+.PHONY: all run test check fuzz bench bench-nab soak deps clean help lint-deps ensure-deps
 all: $(BUILD)/trailwatch
 
 # ---- the library and the program -------------------------------------------------------------
@@ -141,6 +142,15 @@ bench: $(BUILD)/trailwatch $(BUILD)/bench/kafka_cluster
 	@sh bench/kafka.sh $(BUILD)/trailwatch $(BUILD)/bench/kafka_cluster
 	@sh bench/anomalies.sh $(BUILD)/trailwatch
 
+# ---- crash soak: make soak (not part of make test; ~10 min) ----------------------------------
+# Kafka mock cluster + followed directory + an event rule and a metric alarm mailing an SMTP
+# server on 127.0.0.1; SIGKILL SOAK_KILLS times; then every event once, every notification once.
+# Then tests/soak/faults.py: disk full on an 8 MB tmpfs (root), ingest rate with a hanging SMTP.
+soak: ensure-deps
+	@$(MAKE) --no-print-directory $(BUILD)/trailwatch $(BUILD)/bench/kafka_cluster
+	/usr/bin/python3 tests/soak/soak.py $(BUILD)/trailwatch $(BUILD)/bench/kafka_cluster
+	/usr/bin/python3 tests/soak/faults.py $(BUILD)/trailwatch
+
 # hosts librdkafka's mock cluster for the end-to-end Kafka benchmark (bench/kafka.sh)
 $(BUILD)/bench/kafka_cluster: bench/kafka_cluster.c
 	@mkdir -p $(dir $@)
@@ -173,6 +183,6 @@ clean:
 	rm -rf build
 
 help:
-	@sed -n '2,12p' Makefile
+	@sed -n '2,13p' Makefile
 
 -include $(shell find build -name '*.d' 2>/dev/null)

@@ -112,6 +112,8 @@ struct tw_cli_alerting {
 	int delivery_alarm;              /* 1 while the delivery alarm is in ALARM */
 	struct tw_cli_alerting_stats st; /* counters */
 	char mail_dir[4200];             /* the default maildir (STORE/mail) */
+	int pending_fd;                  /* STORE/alarms/rules.pending, or -1 (no rules) */
+	int pending_dirty;               /* it lists a batch whose rule matches may be unpublished */
 };
 
 /* ---- small helpers ------------------------------------------------------------------------------ */
@@ -1441,6 +1443,151 @@ void tw_cli_alerting_event(struct tw_cli_alerting *a, const struct tw_event *ev)
 	}
 }
 
+/* ---- the event rules' journal ------------------------------------------------------------------
+ * A rule publishes a matching record right after the store made its batch durable. A crash between
+ * the two would lose that mail for good: the replayed record is a duplicate, and duplicates are not
+ * evaluated again. So before the append, the records of the batch that match a rule are listed in
+ * STORE/alarms/rules.pending (fsynced; one "TIME_MS HEX(eventID)" line each), and the list is
+ * emptied once their publishes returned. At open, what the list still names and the store holds is
+ * evaluated again: a publish that had happened is absorbed by its dedup key (rule:NAME:ID). */
+
+/* Writes the journal: the records of b that match a rule, those whose dup flag is 0 when dup is
+ * given; fsynced when sync. An empty list truncates it. 0, or -1 with err. */
+static int rules_journal(struct tw_cli_alerting *a, const struct tw_batch *b, const unsigned char *dup, int sync,
+			 struct tw_err *err)
+{
+	struct tw_buf t;
+	int rc = 0;
+
+	tw_buf_init(&t, 64u << 20);
+	for (size_t i = 0; i < b->n && !rc; i++) {
+		const struct tw_event *ev = &b->ev[i];
+		int hit = 0;
+		if (dup && dup[i])
+			continue;
+		if (tw_filter_set_eval(a->rules, ev, &a->rr, err))
+			continue; /* the rule side reports its own failures when the event is fed */
+		for (size_t r = 0; r < a->cfg->nrules && !hit; r++)
+			hit = a->rr.matched[r];
+		if (!hit)
+			continue;
+		rc = tw_buf_printf(&t, err, "%lld ", (long long)ev->time_ms) ? -1 : 0;
+		for (size_t k = 0; k < ev->f[TW_F_EVENT_ID].n && !rc; k++)
+			rc = tw_buf_printf(&t, err, "%02x", (unsigned char)ev->f[TW_F_EVENT_ID].p[k]) ? -1 : 0;
+		if (!rc)
+			rc = tw_buf_putc(&t, '\n', err) ? -1 : 0;
+	}
+	tw_err_clear(err);
+	if (!rc && !t.n && a->pending_dirty) { /* nothing (new) matches: nothing to remember */
+		if (ftruncate(a->pending_fd, 0) == 0)
+			a->pending_dirty = 0;
+	} else if (!rc && t.n) {
+		const char *p = t.p;
+		size_t n = t.n;
+		while (n && !rc) {
+			ssize_t w = pwrite(a->pending_fd, p, n, (off_t)(t.n - n));
+			if (w <= 0 && errno != EINTR)
+				rc = -1;
+			else if (w > 0)
+				p += w, n -= (size_t)w;
+		}
+		if (rc || ftruncate(a->pending_fd, (off_t)t.n) || (sync && fdatasync(a->pending_fd))) {
+			tw_err_set(err, TW_EIO, "%s/rules.pending: %s", a->dir, strerror(errno));
+			rc = -1;
+		} else {
+			a->pending_dirty = 1;
+		}
+	}
+	tw_buf_free(&t);
+	return rc;
+}
+
+int tw_cli_alerting_rules_begin(struct tw_cli_alerting *a, const struct tw_batch *b, struct tw_err *err)
+{
+	if (!a || !a->rules || a->pending_fd < 0)
+		return 0;
+	return rules_journal(a, b, NULL, 1, err);
+}
+
+void tw_cli_alerting_rules_appended(struct tw_cli_alerting *a, const struct tw_batch *b, const unsigned char *dup)
+{
+	struct tw_err err;
+
+	/* only the new records can miss their mail; a duplicate's was sent when it was first stored
+	 * (evaluating it again after a crash would mail it twice once the dedup window is over). No
+	 * fsync: this only narrows the list, and after a power cut the wider list is still safe for
+	 * the new records. */
+	if (a && a->rules && a->pending_dirty && dup) {
+		tw_err_clear(&err);
+		(void)rules_journal(a, b, dup, 0, &err);
+	}
+}
+
+void tw_cli_alerting_rules_end(struct tw_cli_alerting *a)
+{
+	/* no fsync: a list that outlives a crash only makes the next open publish again, deduplicated */
+	if (a && a->pending_dirty && a->pending_fd >= 0 && ftruncate(a->pending_fd, 0) == 0)
+		a->pending_dirty = 0;
+}
+
+/* Opens the journal and evaluates the rules again on what it names: the batch a crash interrupted. */
+static int rules_recover(struct tw_cli_alerting *a, struct tw_err *err)
+{
+	char path[4300], *text = NULL;
+	struct stat sb;
+	size_t n = 0;
+
+	snprintf(path, sizeof path, "%s/rules.pending", a->dir);
+	a->pending_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (a->pending_fd < 0 || fstat(a->pending_fd, &sb))
+		return tw_err_set(err, TW_EIO, "%s: %s", path, strerror(errno)), -1;
+	if (sb.st_size > 0 && sb.st_size < (64 << 20) && (text = malloc((size_t)sb.st_size + 1)))
+		n = (size_t)pread(a->pending_fd, text, (size_t)sb.st_size, 0) == (size_t)sb.st_size ? (size_t)sb.st_size : 0;
+	for (char *line = text, *end; text && line < text + n; line = end + 1) {
+		static const char qtext[] = "limit 100000";
+		const char *stores[1] = { a->store };
+		struct tw_qrun_opts ro = { .ordered = 1 };
+		struct tw_query *q = NULL;
+		struct tw_qexec *x = NULL;
+		struct tw_err e2;
+		char id[512], *sp;
+		size_t idn = 0;
+		long long t;
+
+		if (!(end = memchr(line, '\n', (size_t)(text + n - line))))
+			break; /* a torn last line: its batch was never appended */
+		*end = 0;
+		t = strtoll(line, &sp, 10);
+		if (*sp != ' ')
+			continue;
+		for (sp++; sp[0] && sp[1] && idn < sizeof id; sp += 2) {
+			unsigned v;
+			if (sscanf(sp, "%2x", &v) != 1)
+				break;
+			id[idn++] = (char)v;
+		}
+		tw_err_clear(&e2);
+		if (tw_query_parse(qtext, sizeof qtext - 1, &q, &e2) || tw_qexec_new(q, NULL, &x, &e2) ||
+		    tw_query_run(stores, 1, q, t, t, &ro, x, NULL, &e2) || tw_qexec_finish(x, &e2)) {
+			alog(a, TW_CONFIG_LOG_WARN, "rules: reading back a record of the interrupted batch: %s", e2.msg);
+		} else {
+			for (size_t i = 0, nr = tw_qexec_nrows(x); i < nr; i++) {
+				const struct tw_event *ev = tw_qexec_row_event(x, i);
+				if (ev && ev->f[TW_F_EVENT_ID].n == idn && !memcmp(ev->f[TW_F_EVENT_ID].p, id, idn)) {
+					a->st.rules_recovered++;
+					tw_cli_alerting_event(a, ev);
+				}
+			}
+		}
+		tw_qexec_free(x);
+		tw_query_free(q);
+	}
+	free(text);
+	if (ftruncate(a->pending_fd, 0))
+		return tw_err_set(err, TW_EIO, "%s: %s", path, strerror(errno)), -1;
+	return 0;
+}
+
 /* ---- open and close ----------------------------------------------------------------------------- */
 
 int tw_cli_alerting_open(const struct tw_config *cfg, const char *store, struct tw_cli_metrics *m,
@@ -1457,6 +1604,7 @@ int tw_cli_alerting_open(const struct tw_config *cfg, const char *store, struct 
 
 	if (!a)
 		return tw_err_set(err, TW_ENOMEM, "out of memory"), -1;
+	a->pending_fd = -1;
 	a->cfg = cfg ? cfg : &empty;
 	a->metrics = m;
 	if (o)
@@ -1517,7 +1665,7 @@ int tw_cli_alerting_open(const struct tw_config *cfg, const char *store, struct 
 				goto fail;
 			}
 		}
-		if (tw_filter_result_init(a->rules, &a->rr, err))
+		if (tw_filter_result_init(a->rules, &a->rr, err) || rules_recover(a, err))
 			goto fail;
 	}
 	/* resume: where each alarm stopped, and the points it has not seen */
@@ -1574,6 +1722,8 @@ void tw_cli_alerting_close(struct tw_cli_alerting *a)
 	}
 	free(a->rule_min);
 	free(a->rule_count);
+	if (a->pending_fd >= 0)
+		close(a->pending_fd);
 	for (size_t i = 0; i < a->ntopics; i++)
 		free(a->topics[i]);
 	free(a->topics);

@@ -47,8 +47,11 @@ struct tw_event;
  * backfill of files in any time order passes days, with a larger cap on open cells). 0, or -1. */
 int tw_cli_metrics_open(const char *store, int64_t lateness_ms, const struct tw_config_metrics *mc,
 			struct tw_cli_metrics **out, struct tw_err *err);
-/* Backfill mode on: periods stay open for a month of event time (files in path order); off:
- * closes every open period, then back to the configured lateness. 0, or -1 with err. */
+/* Backfill mode on (1): periods stay open for a month of event time (files in path order); off (0):
+ * closes every open period, then back to the configured lateness (nothing else will come); off
+ * with live sources (-1): back to the configured lateness, closing only the periods it has passed,
+ * so that a live source's late events (Kafka after a restart, a delayed file) still count. 0, or
+ * -1 with err. */
 int tw_cli_metrics_backfill(struct tw_cli_metrics *m, int on, struct tw_err *err);
 /* Feeds al (borrowed; NULL: none) with every closed point, every newly stored event, and the closed
  * mark once it is durable. */
@@ -68,7 +71,9 @@ struct tw_store;
 struct tw_store_append_result;
 /* Appends b to the store and counts its newly stored events in m (NULL: a plain append). Returns
  * the store's result (err set); a metrics failure never fails the append: it is kept in m
- * (tw_cli_metrics_failure) and the metrics stop. One thread at a time. */
+ * (tw_cli_metrics_failure) and the metrics stop. With alerting attached, the event rules' journal
+ * is written first (tw_cli_alerting_rules_begin); when it cannot be, nothing is appended (TW_EIO).
+ * One thread at a time. */
 enum tw_rc tw_cli_store_append(struct tw_store *store, struct tw_cli_metrics *m, const struct tw_batch *b,
 			       struct tw_store_append_result *res, struct tw_err *err);
 /* The first failure of the metrics (they stopped), or NULL. */
@@ -283,6 +288,7 @@ struct tw_cli_alerting_stats {
 	uint64_t rule_matches;  /* events matched by event rules */
 	uint64_t rule_capped;   /* of them, not published (a rule's per-minute cap) */
 	uint64_t failures;      /* evaluation, render or publish failures (logged) */
+	uint64_t rules_recovered; /* records of a batch a crash interrupted, evaluated again at open */
 };
 
 /* Opens the alarm set (STORE/alarms), defines the config's alarms (and the CIS pack's when
@@ -296,6 +302,15 @@ int tw_cli_alerting_open(const struct tw_config *cfg, const char *store, struct 
  * and the durable closed mark (evaluates the alarms whose periods ended by then). */
 void tw_cli_alerting_point(struct tw_cli_alerting *a, const struct tw_series_point *p, const char *const *dims);
 void tw_cli_alerting_event(struct tw_cli_alerting *a, const struct tw_event *ev);
+/* Around a store append (tw_cli_store_append): _begin lists the records of b that match an event
+ * rule in the fsynced journal STORE/alarms/rules.pending before the append; _appended keeps only
+ * the new ones; _end empties it once their publishes returned. The open evaluates again what a crash left listed (the replayed records
+ * are duplicates: without it their mail would be lost). a may be NULL. _begin: 0, or -1 with err
+ * (the journal cannot be written: the append must not happen). */
+int tw_cli_alerting_rules_begin(struct tw_cli_alerting *a, const struct tw_batch *b, struct tw_err *err);
+/* After the append: narrows the journal to the records the store took as new (dup[i] == 0). */
+void tw_cli_alerting_rules_appended(struct tw_cli_alerting *a, const struct tw_batch *b, const unsigned char *dup);
+void tw_cli_alerting_rules_end(struct tw_cli_alerting *a);
 void tw_cli_alerting_advance(struct tw_cli_alerting *a, int64_t closed);
 /* Publishes the notifications due: the router's clock is event time (the closed mark) moved on by
  * the wall-clock time since the mark last moved; flush: release every group waiting (the end of a

@@ -10,6 +10,7 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -504,6 +505,21 @@ fail:
 	return -1;
 }
 
+/* Test hook TRAILWATCH_TEST_KILL_BEFORE_FEED=N: 1 right after the Nth durable append of this process
+ * (before the metrics and the event rules see the batch), so that the crash tests can aim there. */
+static int kill_before_feed(void)
+{
+	static int64_t left = -1; /* appends left before the kill; 0 = off (read once) */
+
+	if (left < 0) {
+		const char *h = getenv("TRAILWATCH_TEST_KILL_BEFORE_FEED");
+		left = h && *h ? strtoll(h, NULL, 10) : 0;
+		if (left < 0)
+			left = 0;
+	}
+	return left > 0 && --left == 0;
+}
+
 enum tw_rc tw_cli_store_append(struct tw_store *store, struct tw_cli_metrics *m, const struct tw_batch *b,
 			       struct tw_store_append_result *res, struct tw_err *err)
 {
@@ -517,18 +533,31 @@ enum tw_rc tw_cli_store_append(struct tw_store *store, struct tw_cli_metrics *m,
 		m->dup = d;
 		m->dupcap = b->n;
 	}
+	/* the event rules' journal first: a crash after the append must not lose a rule's mail */
+	if (m && !m->failed && m->al && tw_cli_alerting_rules_begin(m->al, b, err))
+		return err->rc;
 	rc = tw_store_append_dups(store, b, res, m && !m->failed ? m->dup : NULL, err);
+	if (rc == TW_OK && m && !m->failed && m->al)
+		tw_cli_alerting_rules_appended(m->al, b, m->dup);
+	if (rc == TW_OK && kill_before_feed())
+		raise(SIGKILL); /* test hook: die between the durable append and the rules' publishes */
 	/* the metrics after the store: their failure is kept in m, never loses events */
 	if (rc == TW_OK && m && !m->failed && tw_cli_metrics_feed(m, b, m->dup, &merr) == 0)
 		(void)tw_cli_metrics_advance(m, 0, &merr);
+	if (rc == TW_OK && m && m->al && !m->failed) /* else the next open evaluates them again */
+		tw_cli_alerting_rules_end(m->al);
 	return rc;
 }
 
 int tw_cli_metrics_backfill(struct tw_cli_metrics *m, int on, struct tw_err *err)
 {
-	if (on) {
+	if (on > 0) {
 		tw_series_set_window(m->s, BACKFILL_LATENESS, BACKFILL_MAX_OPEN);
 		return 0;
+	}
+	if (on < 0) { /* live sources go on: what they bring late for the newest periods still counts */
+		tw_series_set_window(m->s, m->lateness, m->max_open);
+		return tw_cli_metrics_advance(m, 0, err);
 	}
 	if (tw_cli_metrics_advance(m, 1, err))
 		return -1;

@@ -30,7 +30,18 @@ struct qargs {
 	unsigned long long limit;        /* --limit N, 0 when absent */
 	const char *event;               /* who: --event NAME */
 	double t0;                       /* start, for --explain */
+	uint64_t damaged;                /* damaged or unreadable store files left out (exit 1) */
 };
+
+/* tw_qrun_opts.on_damage: names the file on stderr; the answer comes from the rest. */
+static void on_damage(void *ctx, const char *problem)
+{
+	struct qargs *a = ctx;
+
+	a->damaged++;
+	fprintf(stderr, "trailwatch %s: warning: %s (left out: the answer comes from the rest of the store)\n",
+		a->cmd, problem);
+}
 
 static int now_ms(int64_t *out)
 {
@@ -187,7 +198,7 @@ static int run(struct qargs *a, const char *text, size_t n, struct tw_query **qo
 	struct tw_query *q = NULL;
 	struct tw_qexec *x = NULL;
 	struct tw_err err;
-	struct tw_qrun_opts o = { 0, 0, 0, 0 };
+	struct tw_qrun_opts o = { 0, 0, 0, 0, NULL, NULL };
 	struct tw_qrun_stats st;
 	double t0 = tw_cli_now();
 	int ex;
@@ -198,6 +209,8 @@ static int run(struct qargs *a, const char *text, size_t n, struct tw_query **qo
 	if (tw_qexec_new(q, NULL, &x, &err) != TW_OK)
 		goto fail;
 	o.ordered = ordered < 0 ? tw_query_needs_order(q) : ordered;
+	o.on_damage = on_damage;
+	o.damage_ctx = a;
 	if (tw_query_run(a->stores, a->nstores, q, a->from, a->until, &o, x, &st, &err) != TW_OK)
 		goto fail;
 	if (tw_qexec_finish(x, &err) != TW_OK)
@@ -259,7 +272,8 @@ static void query_usage(FILE *f)
 	      "      --chart        draw a 'stats ... by bin(1h)' result as horizontal bars\n"
 	      "\n"
 	      "Events come in ascending time (so 'limit N' keeps the N earliest) unless the query sorts.\n"
-	      "exit codes: 0 ok; 2 usage or query error (a caret shows where); 3 store or I/O error.\n",
+	      "exit codes: 0 ok; 1 a damaged or unreadable store file was left out (named on stderr);\n"
+	      "2 usage or query error (a caret shows where); 3 store or I/O error.\n",
 	      f);
 }
 
@@ -310,6 +324,8 @@ int tw_cli_query(int argc, char **argv)
 		return TW_EXIT_USAGE;
 	}
 	ex = finish_out(a.cmd, &o, rc, &err);
+	if (ex == TW_EXIT_OK && a.damaged)
+		ex = TW_EXIT_PARTIAL; /* damaged store files were left out */
 	tw_qexec_free(x);
 	tw_query_free(q);
 	return ex;
@@ -372,7 +388,8 @@ static void who_usage(FILE *f)
 	      "Who touched a bucket, role, key, instance or any ARN: the events whose resources include\n"
 	      "RESOURCE (exactly), oldest first: time, principal, event, source IP, error (failures in\n"
 	      "bold red on a terminal, marked '!' otherwise), then the principals with their counts.\n"
-	      "exit codes: 0 ok; 2 usage error; 3 store or I/O error.\n",
+	      "exit codes: 0 ok; 1 a damaged or unreadable store file was left out (named on stderr);\n"
+	      "2 usage error; 3 store or I/O error.\n",
 	      f);
 }
 
@@ -432,6 +449,8 @@ int tw_cli_who(int argc, char **argv)
 			rc = summary(&o, evs, n, TW_F_PRINCIPAL, "principal", "principals", &err);
 	}
 	ex = finish_out(a.cmd, &o, rc, &err);
+	if (ex == TW_EXIT_OK && a.damaged)
+		ex = TW_EXIT_PARTIAL; /* damaged store files were left out */
 	free(evs);
 	tw_qexec_free(x);
 	tw_query_free(q);
@@ -449,7 +468,8 @@ static void what_usage(FILE *f)
 	      "access key id or SSO user equals PRINCIPAL; when none does, the principals whose ARN ends\n"
 	      "in '/PRINCIPAL' or ':PRINCIPAL' (user/alice, role/ci/session). Prints a timeline by hour\n"
 	      "(events, failures, top APIs), then the events oldest first.\n"
-	      "exit codes: 0 ok; 2 usage error; 3 store or I/O error.\n",
+	      "exit codes: 0 ok; 1 a damaged or unreadable store file was left out (named on stderr);\n"
+	      "2 usage error; 3 store or I/O error.\n",
 	      f);
 }
 
@@ -604,6 +624,8 @@ int tw_cli_what(int argc, char **argv)
 		if (rc == TW_OK)
 			rc = tw_cli_qfmt_events(&o, evs, n, cols, sizeof cols / sizeof *cols, &f, &err);
 		ex = finish_out(a.cmd, &o, rc, &err);
+		if (ex == TW_EXIT_OK && a.damaged)
+			ex = TW_EXIT_PARTIAL; /* damaged store files were left out */
 	}
 	free(evs);
 	for (size_t k = 0; k < nx; k++) {

@@ -2047,7 +2047,25 @@ struct tw_snap {
 	struct tw_seg **segs; /* the MANIFEST's segments, open */
 	size_t n;             /* entries in segs */
 	struct tw_batch tail; /* the WAL frames after sealed-seq, decoded (owns its bytes) */
+	int partial;          /* tw_snap_open_partial: leave out segments that cannot be opened */
+	char **prob;          /* partial: why each left-out segment was left out (owned) */
+	size_t nprob;         /* entries in prob */
 };
+
+/* Records a left-out segment's problem (err's message) in a partial snapshot; err is cleared. */
+static enum tw_rc snap_problem(struct tw_snap *snap, struct tw_err *err)
+{
+	char **p = realloc(snap->prob, (snap->nprob + 1) * sizeof *p);
+
+	if (!p)
+		return tw_err_set(err, TW_ENOMEM, "out of memory");
+	snap->prob = p;
+	if (!(p[snap->nprob] = strdup(err->msg)))
+		return tw_err_set(err, TW_ENOMEM, "out of memory");
+	snap->nprob++;
+	tw_err_clear(err);
+	return TW_OK;
+}
 
 void tw_snap_close(struct tw_snap *snap)
 {
@@ -2058,6 +2076,9 @@ void tw_snap_close(struct tw_snap *snap)
 	for (i = 0; i < snap->n; i++)
 		tw_seg_close(snap->segs[i]);
 	free(snap->segs);
+	for (i = 0; i < snap->nprob; i++)
+		free(snap->prob[i]);
+	free(snap->prob);
 	tw_batch_free(&snap->tail);
 	free(snap);
 }
@@ -2109,7 +2130,7 @@ static enum tw_rc snap_try(const char *dir, struct tw_snap *snap, int *retry, st
 		goto out;
 	}
 	for (i = 0; i < m.n; i++) {
-		rc = seg_open_num(segdir, m.segs[i], &snap->segs[i], err);
+		rc = seg_open_num(segdir, m.segs[i], &snap->segs[snap->n], err);
 		if (rc == TW_ENOENT) { /* compacted or retained after we read the MANIFEST? */
 			struct tw_err e2;
 
@@ -2117,6 +2138,8 @@ static enum tw_rc snap_try(const char *dir, struct tw_snap *snap, int *retry, st
 			    memcmp(raw1.p, raw2.p, raw1.n) == 0) {
 				rc = tw_err_set(err, TW_ECORRUPT, "%s lists segment %08" PRIu64
 						".tws, which is missing", manpath, m.segs[i]);
+				if (snap->partial && (rc = snap_problem(snap, err)) == TW_OK)
+					continue;
 				goto out;
 			}
 			tw_err_clear(err);
@@ -2124,6 +2147,9 @@ static enum tw_rc snap_try(const char *dir, struct tw_snap *snap, int *retry, st
 			*retry = 1;
 			goto out;
 		}
+		/* a damaged or unreadable segment: a partial snapshot goes on without it */
+		if (rc && rc != TW_ENOMEM && snap->partial && (rc = snap_problem(snap, err)) == TW_OK)
+			continue;
 		if (rc)
 			goto out;
 		snap->n++;
@@ -2170,7 +2196,29 @@ out:
 	return rc;
 }
 
+static enum tw_rc snap_open(const char *dir, int partial, struct tw_snap **out, struct tw_err *err);
+
 enum tw_rc tw_snap_open(const char *dir, struct tw_snap **out, struct tw_err *err)
+{
+	return snap_open(dir, 0, out, err);
+}
+
+enum tw_rc tw_snap_open_partial(const char *dir, struct tw_snap **out, struct tw_err *err)
+{
+	return snap_open(dir, 1, out, err);
+}
+
+size_t tw_snap_nproblems(const struct tw_snap *snap)
+{
+	return snap->nprob;
+}
+
+const char *tw_snap_problem(const struct tw_snap *snap, size_t i)
+{
+	return i < snap->nprob ? snap->prob[i] : NULL;
+}
+
+static enum tw_rc snap_open(const char *dir, int partial, struct tw_snap **out, struct tw_err *err)
 {
 	struct stat sb;
 	int tries;
@@ -2187,6 +2235,7 @@ enum tw_rc tw_snap_open(const char *dir, struct tw_snap **out, struct tw_err *er
 		if (!snap)
 			return tw_err_set(err, TW_ENOMEM, "out of memory");
 		tw_batch_init(&snap->tail);
+		snap->partial = partial;
 		rc = snap_try(dir, snap, &retry, err);
 		if (rc == TW_OK && !retry) {
 			*out = snap;

@@ -103,5 +103,12 @@ struct tw_seg *tw_snap_seg(struct tw_snap *snap, size_t i);
 /* Events still in the WAL (not sorted), owned by the snapshot. */
 const struct tw_batch *tw_snap_tail(const struct tw_snap *snap);
 void tw_snap_close(struct tw_snap *snap); /* NULL is fine */
+/* Like tw_snap_open, but a segment that cannot be opened (missing, unreadable, a damaged header,
+ * footer or section table) is left out instead of failing: the snapshot holds the rest. Each
+ * left-out segment has a problem message naming its file (borrowed, lives as long as snap). Only
+ * the MANIFEST, the WAL and out-of-memory still fail it. */
+enum tw_rc tw_snap_open_partial(const char *dir, struct tw_snap **out, struct tw_err *err);
+size_t tw_snap_nproblems(const struct tw_snap *snap);
+const char *tw_snap_problem(const struct tw_snap *snap, size_t i);
 
 #endif

@@ -74,7 +74,20 @@ struct run {
 	int fields_only;              /* the query never reads raw: fetch records without it */
 	int filter_fields_only;       /* the leading filters read no raw: test a record on its fields
 	                               * first, fetch the raw frame only for a match */
+	const struct tw_qrun_opts *o; /* the caller's options (on_damage), may be NULL */
+	int bad_block;                /* check_rec left the current block out (damaged) */
 };
+
+/* 1 when rc is damage the caller asked to go on after (opts.on_damage): reported, err cleared. */
+static int damage(struct run *r, enum tw_rc rc, struct tw_err *err)
+{
+	if (!r->o || !r->o->on_damage || (rc != TW_ECORRUPT && rc != TW_EIO && rc != TW_EUNSUP && rc != TW_EPARSE))
+		return 0;
+	r->st->damaged++;
+	r->o->on_damage(r->o->damage_ctx, err->msg);
+	tw_err_clear(err);
+	return 1;
+}
 
 /* 1 when resolving fld reads the raw record (a JSON path or @message). */
 static int field_reads_raw(const struct qfield *fld)
@@ -602,8 +615,13 @@ static enum tw_rc check_rec(struct run *r, struct tw_seg *s, uint32_t rec, struc
 	} else {
 		rc = tw_seg_get(s, rec, &r->bb, &ev, &r->a, err);
 	}
-	if (rc != TW_OK)
+	if (rc != TW_OK) {
+		if (damage(r, rc, err)) {
+			r->bad_block = 1; /* the caller skips the rest of the block */
+			return TW_OK;
+		}
 		return rc;
+	}
 	r->st->fetched++;
 	if (!in_range(r, ev.time_ms) || !tw_query_match(r->q, &ev))
 		return TW_OK;
@@ -629,7 +647,9 @@ static enum tw_rc run_segment(struct run *r, struct tw_seg *s, const struct tw_q
 	r->st->blocks += info->blocks;
 	if (r->count && info->tmin >= r->lo && info->tmax <= r->hi) {
 		int answered;
-		if ((rc = count_segment(r, s, terms, nterms, &answered, err)) != TW_OK || answered)
+		if ((rc = count_segment(r, s, terms, nterms, &answered, err)) != TW_OK && damage(r, rc, err))
+			return TW_OK; /* damaged postings: the segment is left out */
+		if (rc != TW_OK || answered)
 			return rc;
 	}
 	for (size_t i = 0; use_index && i < nterms; i++) {
@@ -637,7 +657,7 @@ static enum tw_rc run_segment(struct run *r, struct tw_seg *s, const struct tw_q
 		if (!term_ids(s, &terms[i], dst, &rc, err))
 			continue;
 		if (rc != TW_OK)
-			return rc;
+			return damage(r, rc, err) ? TW_OK : rc;
 		if (have)
 			ids_intersect(&r->ids, &r->tmp);
 		have = 1;
@@ -663,8 +683,11 @@ static enum tw_rc run_segment(struct run *r, struct tw_seg *s, const struct tw_q
 			}
 			if (cur_skip)
 				continue;
+			r->bad_block = 0;
 			if ((rc = check_rec(r, s, rec, err)) != TW_OK)
 				return rc;
+			if (r->bad_block)
+				cur_skip = 1; /* damaged: the rest of this block is left out */
 		}
 		return TW_OK;
 	}
@@ -676,7 +699,8 @@ static enum tw_rc run_segment(struct run *r, struct tw_seg *s, const struct tw_q
 			continue;
 		}
 		r->st->blocks_read++;
-		for (uint32_t k = 0; k < meta.count && !r->done; k++)
+		r->bad_block = 0;
+		for (uint32_t k = 0; k < meta.count && !r->done && !r->bad_block; k++)
 			if ((rc = check_rec(r, s, meta.first + k, err)) != TW_OK)
 				return rc;
 	}
@@ -729,6 +753,7 @@ enum tw_rc tw_query_run(const char *const *stores, size_t nstores, const struct 
 	r.st = st;
 	r.lo = from_ms;
 	r.hi = until_ms;
+	r.o = opts;
 	r.ordered = opts && opts->ordered;
 	r.fields_only = !r.ordered && query_fields_only(q);
 	r.filter_fields_only = filters_fields_only(q);
@@ -763,8 +788,16 @@ enum tw_rc tw_query_run(const char *const *stores, size_t nstores, const struct 
 		struct tw_snap *snap = NULL;
 		const struct tw_batch *tail;
 
-		if ((rc = tw_snap_open(stores[si], &snap, err)) != TW_OK)
+		if (opts && opts->on_damage) {
+			if ((rc = tw_snap_open_partial(stores[si], &snap, err)) != TW_OK)
+				break;
+			for (size_t i = 0; i < tw_snap_nproblems(snap); i++) {
+				st->damaged++;
+				opts->on_damage(opts->damage_ctx, tw_snap_problem(snap, i));
+			}
+		} else if ((rc = tw_snap_open(stores[si], &snap, err)) != TW_OK) {
 			break;
+		}
 		st->stores++;
 		for (size_t i = 0; i < tw_snap_nsegs(snap) && !r.done && rc == TW_OK; i++)
 			rc = run_segment(&r, tw_snap_seg(snap, i), terms, nterms, use_index, err);

@@ -194,6 +194,12 @@ struct tw_qrun_opts {
 	int no_index;         /* 1: ignore postings and scan every record (tests, comparisons) */
 	size_t max_hold_bytes; /* ordered mode: bytes of matches held for sorting; 0 = 1 GiB */
 	int no_count_postings; /* 1: never answer count(*) stats from postings (read the records) */
+	/* NULL: a damaged or unreadable segment fails the run. Set: it is reported here (problem
+	 * names the file and what is wrong, borrowed for the call) and left out: a segment that
+	 * cannot be opened, or whose postings are damaged, whole; a damaged block, the rest of
+	 * that block. The answer then comes from the rest (tw_qrun_stats.damaged counts them). */
+	void (*on_damage)(void *ctx, const char *problem);
+	void *damage_ctx;      /* for on_damage */
 };
 
 /* What the run did (for --explain). */
@@ -214,6 +220,7 @@ struct tw_qrun_stats {
 	char terms[512];          /* the index terms used, as "principal=..., eventName in [3]" */
 	uint64_t segments_counted; /* segments whose count(*) groups were answered from postings */
 	uint64_t records_counted;  /* records of those segments counted into groups without being read */
+	uint64_t damaged;          /* damage reported to on_damage (segments or blocks left out) */
 };
 
 /* 1 when q's result depends on the order events arrive in (a limit or dedup before any stats or

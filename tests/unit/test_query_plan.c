@@ -129,7 +129,7 @@ static char **run_planner(const char *const *dirs, size_t nd, struct tw_query *q
 {
 	struct tw_qexec *x;
 	struct tw_err err = { 0 };
-	struct tw_qrun_opts o = { ordered, no_index, 0, 0 };
+	struct tw_qrun_opts o = { ordered, no_index, 0, 0, NULL, NULL };
 	char **v;
 
 	cr_assert_eq(tw_qexec_new(q, NULL, &x, &err), TW_OK, "%s", err.msg);
@@ -329,7 +329,7 @@ Test(query_plan, limit_keeps_the_earliest_events_in_order)
 	struct tw_query *q, *qf;
 	struct tw_qexec *x, *xf;
 	struct tw_err err = { 0 };
-	struct tw_qrun_opts o = { 1, 0, 0, 0 };
+	struct tw_qrun_opts o = { 1, 0, 0, 0, NULL, NULL };
 
 	fixture_make(&f, 10);
 	cr_assert_eq(tw_query_parse(text, strlen(text), &q, &err), TW_OK, "%s", err.msg);
@@ -520,7 +520,7 @@ static const char *const count_slow[] = {
 static void check_counts(const char *const *dirs, size_t nd, struct tw_batch *const *bs, int64_t lo, int64_t hi,
 			 int expect_counted)
 {
-	const struct tw_qrun_opts fast = { 0, 0, 0, 0 }, normal = { 0, 0, 0, 1 }, noix = { 0, 1, 0, 0 };
+	const struct tw_qrun_opts fast = { 0, 0, 0, 0, NULL, NULL }, normal = { 0, 0, 0, 1, NULL, NULL }, noix = { 0, 1, 0, 0, NULL, NULL };
 
 	for (size_t k = 0; k < sizeof count_fast / sizeof count_fast[0] + sizeof count_slow / sizeof count_slow[0]; k++) {
 		int is_fast = k < sizeof count_fast / sizeof count_fast[0];
@@ -623,7 +623,7 @@ Test(query_plan, count_from_postings_explain_counters)
 {
 	struct cfix f;
 	const char *text = "stats count(*) by eventName";
-	const struct tw_qrun_opts fast = { 0, 0, 0, 0 };
+	const struct tw_qrun_opts fast = { 0, 0, 0, 0, NULL, NULL };
 	struct tw_query *q;
 	struct tw_err err = { 0 };
 	struct tw_qrun_stats st;
@@ -670,7 +670,7 @@ Test(query_plan, count_from_postings_falls_back_past_the_distinct_value_cap)
 	struct tw_batch b, *bs[1] = { &b };
 	const char *text = "stats count(*) as n by sourceIPAddress | sort n desc, sourceIPAddress | limit 5";
 	const char *text2 = "stats count(*) by eventName";
-	const struct tw_qrun_opts fast = { 0, 0, 0, 0 };
+	const struct tw_qrun_opts fast = { 0, 0, 0, 0, NULL, NULL };
 	struct tw_query *q;
 	struct tw_err err = { 0 };
 	struct tw_qrun_stats st;
