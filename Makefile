@@ -5,7 +5,7 @@
 #   make run        install missing packages, build, run the main job on samples/
 #   make test       install missing packages, build and run the Criterion suite
 #   make check      ASan+UBSan build of the suite; fails on any LeakSanitizer report; replays fuzz corpora
-#   make fuzz       clang libFuzzer targets (FUZZ_SECONDS=60 each)
+#   make fuzz       clang libFuzzer targets (FUZZ_SECONDS=60 each, FUZZ_TARGETS="wal segment" to pick)
 #   make bench      benchmarks on data from ../shared/bench/gen-cloudtrail
 #   make soak       crash soak: SIGKILL `trailwatch run` SOAK_KILLS=100 times, check nothing lost
 #   make deps       apt-get install the Debian packages that are missing
@@ -53,7 +53,7 @@ FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 
 obj = $(patsubst %.c,$(1)/obj/%.o,$(2))
 
-.PHONY: all run test check fuzz bench bench-nab soak deps clean help lint-deps ensure-deps
+.PHONY: all run test check fuzz fuzz-lib fuzz-seeds bench bench-nab soak deps clean help lint-deps ensure-deps
 all: $(BUILD)/trailwatch
 
 # ---- the library and the program -------------------------------------------------------------
@@ -118,22 +118,34 @@ $(BUILD)/fuzz-replay: $(call obj,$(BUILD)/t,$(FUZZ_SRC) tests/fuzz/replay_main.c
 	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 
 # ---- fuzzing: make fuzz ----------------------------------------------------------------------
+# FUZZ_TARGETS="wal segment" picks targets (default: all); each prints its executions at the end.
 FUZZ_SECONDS ?= 60
-FUZZ_CFLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
-fuzz: ensure-deps
+FUZZ_TARGETS ?= $(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRC))
+# UBSan findings stop the run (as in make check), else libFuzzer would print them and go on.
+FUZZ_CFLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+fuzz-lib: ensure-deps
 	@$(MAKE) --no-print-directory CC=clang BUILD=build/fuzz OPT="-O1 -g" EXTRA_CFLAGS="$(FUZZ_CFLAGS)" \
 		WARN="-Wall -Wextra -Werror -Wno-unused-command-line-argument" build/fuzz/libtrailwatch.a
-	@set -e; for src in $(FUZZ_SRC); do t=$$(basename $$src .c); \
-		clang -std=c11 -D_GNU_SOURCE -O1 -g -I. -DTW_FUZZ_ONE=$$t \
-		-fsanitize=fuzzer,address,undefined $$src build/fuzz/libtrailwatch.a \
-		$(PKG_LIBS) -pthread -lm -o build/fuzz/$$t; \
-		mkdir -p tests/fuzz/corpus/$${t#fuzz_} build/fuzz/scratch/$${t#fuzz_}; \
-		dict=tests/fuzz/$${t#fuzz_}.dict; [ -f $$dict ] && d="-dict=$$dict" || d=""; \
-		echo "== $$t for $(FUZZ_SECONDS)s"; \
-		build/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=1024 \
-			-artifact_prefix=tests/fuzz/corpus/$${t#fuzz_}/crash- $$d \
-			build/fuzz/scratch/$${t#fuzz_} tests/fuzz/corpus/$${t#fuzz_}; \
+fuzz: fuzz-lib
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		clang -std=c11 -D_GNU_SOURCE -O1 -g -I. -DTW_FUZZ_ONE=fuzz_$$t \
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined tests/fuzz/fuzz_$$t.c \
+		build/fuzz/libtrailwatch.a \
+		$(PKG_LIBS) -pthread -lm -o build/fuzz/fuzz_$$t; \
+		mkdir -p tests/fuzz/corpus/$$t build/fuzz/scratch/$$t; \
+		dict=tests/fuzz/$$t.dict; [ -f $$dict ] && d="-dict=$$dict" || d=""; \
+		echo "== fuzz_$$t for $(FUZZ_SECONDS)s"; \
+		build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=1024 \
+			-print_final_stats=1 -artifact_prefix=tests/fuzz/corpus/$$t/crash- $$d \
+			build/fuzz/scratch/$$t tests/fuzz/corpus/$$t; \
 	done
+
+# Rewrites the seeds of the wal, segment and state targets with our own writers (tests/fuzz/seedgen.c).
+fuzz-seeds: fuzz-lib
+	clang -std=c11 -D_GNU_SOURCE -O1 -g -I. -fsanitize=address,undefined tests/fuzz/seedgen.c \
+		build/fuzz/libtrailwatch.a $(PKG_LIBS) -pthread -lm -o build/fuzz/seedgen
+	mkdir -p tests/fuzz/corpus/wal tests/fuzz/corpus/segment tests/fuzz/corpus/state && \
+		build/fuzz/seedgen tests/fuzz/corpus
 
 # ---- benchmarks ------------------------------------------------------------------------------
 bench: $(BUILD)/trailwatch $(BUILD)/bench/kafka_cluster

@@ -123,7 +123,9 @@ enum tw_rc tw_anomaly_write_json(const struct tw_anomaly *a, struct tw_buf *out,
 
 	tw_time_format(a->start_ms, ts);
 	tw_time_format(a->end_ms, te);
-	rc = tw_buf_printf(out, err, "{\"id\":\"%s\"", a->id);
+	rc = tw_buf_printf(out, err, "{\"id\":");
+	if (!rc) /* escaped like every string: a line read from a file may carry any id */
+		rc = tw_json_write_str(out, a->id, strlen(a->id), err);
 	if (!rc)
 		rc = wkey(out, "detector", a->detector, err);
 	if (!rc)
@@ -242,9 +244,10 @@ static enum tw_rc rtops(json_t *o, const char *k, struct tw_anomaly_top *top, st
 		json_array_foreach(arr, i, e)
 		{
 			json_t *key = json_object_get(e, "key"), *n = json_object_get(e, "n");
-			if (!json_is_string(key) || !json_is_integer(n))
-				return tw_err_set(err, TW_EPARSE, "member \"%s.%s\"[%zu]: expected {\"key\":string,\"n\":integer}",
-						  k, kinds[c], i);
+			if (!json_is_string(key) || !json_is_integer(n) || json_integer_value(n) < 0)
+				return tw_err_set(err, TW_EPARSE,
+						  "member \"%s.%s\"[%zu]: expected {\"key\":string,\"n\":integer >= 0}", k,
+						  kinds[c], i);
 			if (top[c].n < TW_ANOMALY_TOPK) {
 				struct tw_anomaly_contrib *x = &top[c].c[top[c].n++];
 				tw_anomaly_strcpy(x->key, sizeof x->key, json_string_value(key), json_string_length(key));
@@ -328,8 +331,8 @@ enum tw_rc tw_anomaly_read_line(const char *p, size_t n, struct tw_anomaly *a, s
 		rc = rnum(o, "observed", &a->observed, err);
 	if (!rc)
 		rc = rnum(o, "observed_count", &d, err);
-	if (!rc)
-		a->observed_count = d > 0 ? (uint64_t)d : 0;
+	if (!rc) /* clamped to what jansson reads back as an integer (and a cast can hold) */
+		a->observed_count = d >= 0x1p63 ? (uint64_t)INT64_MAX : d > 0 ? (uint64_t)d : 0;
 	if (!rc)
 		rc = rnum(o, "score", &a->score, err);
 	if (!rc)

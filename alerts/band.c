@@ -264,11 +264,11 @@ static int hist_bin(double u, double *frac)
 
 	if (x < 0)
 		x = 0;
-	i = (int)x;
-	if (i >= TW_BAND_HIST_BINS) {
+	if (!(x < TW_BAND_HIST_BINS)) { /* before the cast: u may be +inf (values of opposite sign near DBL_MAX) */
 		*frac = x - (TW_BAND_HIST_BINS - 1);
 		return TW_BAND_HIST_BINS - 1;
 	}
+	i = (int)x;
 	*frac = x - i;
 	return i;
 }
@@ -348,7 +348,7 @@ static double mem_at(const struct tw_band *b, int64_t t)
 
 	for (int d = -1; d <= 1; d++) {
 		uint32_t j = (uint32_t)((int)i + TW_BAND_DAY_SLOTS + d) % TW_BAND_DAY_SLOTS;
-		double age = (double)(t - b->mem_t[j]), v;
+		double age = (double)t - (double)b->mem_t[j], v; /* in double: a loaded state may hold any time */
 		if (b->mem_v[j] <= 0 || age < MEM_MIN_AGE_MS) /* recurrence means an earlier day */
 			continue;
 		v = b->mem_v[j] * exp(-(age > 0 ? age : 0) / (double)MEM_TAU_MS);
@@ -362,7 +362,7 @@ static double mem_at(const struct tw_band *b, int64_t t)
 static void mem_learn(struct tw_band *b, int64_t t, double u)
 {
 	uint32_t i = mem_slot(t);
-	double age = (double)(t - b->mem_t[i]);
+	double age = (double)t - (double)b->mem_t[i];
 	double v = b->mem_v[i] * exp(-(age > 0 ? age : 0) / (double)MEM_TAU_MS);
 
 	if (u >= v) {
@@ -396,6 +396,7 @@ enum tw_rc tw_band_update(struct tw_band *b, int64_t t_ms, double value, struct 
 	struct tw_band_point p;
 	double d, w, s, base, r, z, sig, rc, xc, u, zsn, score, lvl_prev;
 	int dk, wk;
+	int64_t gap;
 
 	if (!isfinite(value))
 		return tw_err_set(err, TW_EINVAL, "value is not a finite number");
@@ -414,7 +415,7 @@ enum tw_rc tw_band_update(struct tw_band *b, int64_t t_ms, double value, struct 
 	}
 
 	/* 1. predict (invariant 1) */
-	learn_period(b, t_ms - b->t_last);
+	learn_period(b, __builtin_sub_overflow(t_ms, b->t_last, &gap) ? 0 : gap); /* overflow: no gap learnt */
 	seasonal_parts(b, t_ms, &d, &w, &dk, &wk);
 	s = season_used(b, d, w, dk, wk);
 	base = b->level + PHI_TREND * b->trend;
@@ -737,7 +738,8 @@ enum tw_rc tw_band_load(struct tw_band *b, const void *p, size_t n, struct tw_er
 	c.r = u + 8;
 	walk(&c, &tmp);
 	if (tmp.day.nslots != TW_BAND_DAY_SLOTS || tmp.week.nslots != TW_BAND_WEEK_SLOTS ||
-	    tmp.day.slot_ms <= 0 || tmp.week.slot_ms <= 0 || tmp.run_len >= TW_BAND_SHIFT_RUN ||
+	    tmp.day.slot_ms != DAY_MS / TW_BAND_DAY_SLOTS || tmp.week.slot_ms != WEEK_MS / TW_BAND_WEEK_SLOTS ||
+	    tmp.run_len >= TW_BAND_SHIFT_RUN ||
 	    tmp.ndt > TW_BAND_NDT || !(tmp.k > 0))
 		return tw_err_set(err, TW_ECORRUPT, "band state: impossible field values");
 	*b = tmp;

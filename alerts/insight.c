@@ -468,6 +468,8 @@ static double var1(const struct track *t)
 static uint64_t ring_sum(const struct track *t, int64_t p, unsigned w)
 {
 	uint64_t c = 0;
+	if (w > RING) /* the ring holds RING periods (and a run starting after p asks for ~2^32) */
+		w = RING;
 	for (unsigned i = 0; i < w && p - (int64_t)i >= t->floor_p; i++)
 		c += t->ring[(uint64_t)(p - i) % RING];
 	return c;
@@ -895,6 +897,33 @@ enum tw_rc tw_insight_save(const struct tw_insight *ins, struct tw_buf *b, struc
 	return TW_OK;
 }
 
+/* A period number a state may hold: |p| <= 2^53 (ms since the epoch over any period fits), so that
+ * differences of periods never overflow. */
+static int period_ok(int64_t p)
+{
+	return p >= -(INT64_C(1) << 53) && p <= INT64_C(1) << 53;
+}
+
+/* Invariants of a saved key the closing code relies on: periods in range, the open period after
+ * the last closed one, and a run that started and was last hot in closed periods (a run "hot" in
+ * the future would make tw_insight_advance step period by period up to the present, however far,
+ * instead of skipping the idle periods at once). */
+static int key_loaded_ok(const struct key *k)
+{
+	if (!period_ok(k->last_p) || (k->cur_p != INT64_MIN && (!period_ok(k->cur_p) || k->cur_p <= k->last_p)))
+		return 0;
+	for (int j = 0; j < NTRACK; j++) {
+		const struct track *t = &k->t[j];
+		const struct run *ru = t->run;
+		if (!period_ok(t->base_halved_p) || (t->floor_p != INT64_MIN && !period_ok(t->floor_p)))
+			return 0;
+		if (ru && (!period_ok(ru->start_p) || !period_ok(ru->opened_p) || !period_ok(ru->last_hot_p) ||
+			   ru->start_p > ru->last_hot_p || ru->last_hot_p > k->last_p))
+			return 0;
+	}
+	return 1;
+}
+
 enum tw_rc tw_insight_load(struct tw_insight *ins, const void *p, size_t n, struct tw_err *err)
 {
 	struct tw_dr r = { 0 };
@@ -907,6 +936,8 @@ enum tw_rc tw_insight_load(struct tw_insight *ins, const void *p, size_t n, stru
 		return rc;
 	ins->first_p = tw_dr_i64(&r);
 	ins->closed = tw_dr_i64(&r);
+	if (ins->first_p != INT64_MIN && !period_ok(ins->first_p))
+		r.bad = 1;
 	ins->st.opened = tw_dr_u64(&r);
 	ins->st.closed = tw_dr_u64(&r);
 	nkeys = tw_dr_u64(&r);
@@ -962,7 +993,7 @@ enum tw_rc tw_insight_load(struct tw_insight *ins, const void *p, size_t n, stru
 			} else if (fl & 4)
 				r.bad = 1;
 		}
-		if (ins->nkeys >= ins->nbuckets && grow(ins, err)) {
+		if (!key_loaded_ok(k) || (ins->nkeys >= ins->nbuckets && grow(ins, err))) {
 			key_free(k);
 			r.bad = 1;
 			break;

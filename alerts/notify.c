@@ -708,9 +708,9 @@ static enum tw_rc load_msg(struct tw_notify *n, json_t *j, struct tw_err *err)
 	m->ts = (int64_t)json_integer_value(json_object_get(j, "ts"));
 	m->attrs = calloc(json_object_size(attrs) + 1, sizeof *m->attrs);
 	if (!m->topic || !m->message || !m->attrs) {
+		unsigned long long seq = (unsigned long long)m->seq; /* m is freed before the message */
 		msg_free(m);
-		return tw_err_set(err, TW_ECORRUPT, "%s: message %llu: missing topic or message", n->log_path,
-				  (unsigned long long)m->seq);
+		return tw_err_set(err, TW_ECORRUPT, "%s: message %llu: missing topic or message", n->log_path, seq);
 	}
 	json_object_foreach(attrs, k, v) {
 		struct tw_notify_attr *a = &m->attrs[m->nattrs++];

@@ -798,7 +798,8 @@ static enum tw_rc post_sort(struct tw_qexec *x, const struct qcmd_s *c, int have
 		x->rows[i].seq = i;
 	}
 	/* Rows carry their own seq; qsort is not stable but (keys, seq) is a total order. */
-	qsort_r(x->rows, x->nrows, sizeof *x->rows, qsort_rows, (void *)c);
+	if (x->nrows > 1) /* rows is NULL when there are none, and qsort_r's base must not be */
+		qsort_r(x->rows, x->nrows, sizeof *x->rows, qsort_rows, (void *)c);
 	for (size_t i = 0; i < x->nrows; i++)
 		x->rows[i].seq = i;
 	return TW_OK;

@@ -856,12 +856,13 @@ static int add_term(struct ps *p, const struct tw_qterm *t)
 	return 0;
 }
 
+/* One short of the int64 range at both ends, so that the bounds below may add or subtract 1. */
 static int64_t clamp64(double d)
 {
 	if (d >= 9.2e18)
-		return INT64_MAX;
+		return INT64_MAX - 1;
 	if (d <= -9.2e18)
-		return INT64_MIN;
+		return INT64_MIN + 1;
 	return (int64_t)d;
 }
 

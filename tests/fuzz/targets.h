@@ -15,7 +15,13 @@
 	X(query)        \
 	X(filter)       \
 	X(composite)    \
-	X(policy)
+	X(policy)       \
+	X(config)       \
+	X(wal)          \
+	X(segment)      \
+	X(anomaly)      \
+	X(outbox)       \
+	X(state)
 
 #define TW_FUZZ_DECL(name) int tw_fuzz_##name(const uint8_t *data, size_t size);
 TW_FUZZ_LIST(TW_FUZZ_DECL)
