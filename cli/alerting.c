@@ -971,6 +971,12 @@ static int watch_matches(struct watch *w, const struct tw_event *ev)
 	return 1;
 }
 
+/* A damaged part of the store met while reading an email's evidence: logged, the rest is used. */
+static void evidence_damage(void *ctx, const char *problem)
+{
+	alog(ctx, TW_CONFIG_LOG_WARN, "evidence: %s (left out)", problem);
+}
+
 /* Reads the events of [from, until] back from the store and keeps what matches w. */
 static void gather(struct tw_cli_alerting *a, struct watch *w, int64_t from, int64_t until, struct evidence *ev)
 {
@@ -978,7 +984,7 @@ static void gather(struct tw_cli_alerting *a, struct watch *w, int64_t from, int
 	const char *stores[1] = { a->store };
 	struct tw_query *q = NULL;
 	struct tw_qexec *x = NULL;
-	struct tw_qrun_opts ro = { .ordered = 1 };
+	struct tw_qrun_opts ro = { .ordered = 1, .on_damage = evidence_damage, .damage_ctx = a };
 	struct tw_err err;
 	struct tw_str api;
 	char apibuf[300];

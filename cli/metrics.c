@@ -419,6 +419,17 @@ int tw_cli_metrics_feed(struct tw_cli_metrics *m, const struct tw_batch *b, cons
 	return 0;
 }
 
+/* A damaged part of the store met by a refeed: said on stderr, the series are built from the rest. */
+static void refeed_damage(void *ctx, const char *problem)
+{
+	static char last[512]; /* the refeed reads hour by hour: say each problem once in a row */
+	(void)ctx;
+	if (!strncmp(last, problem, sizeof last - 1))
+		return;
+	snprintf(last, sizeof last, "%s", problem);
+	fprintf(stderr, "trailwatch: metrics: %s (left out of the series)\n", problem);
+}
+
 /* Feeds the events the store holds from `from` on, an hour at a time in time order (so memory is
  * bounded by an hour of events): the periods a crash left open, or everything for a rebuild.
  * *fed counts the events. 0, or -1 with err. */
@@ -441,7 +452,7 @@ static int refeed(struct tw_cli_metrics *m, const char *store, int64_t from, uin
 		return -1;
 	for (int64_t t = from; t <= st.tmax; t += 3600000) {
 		struct tw_qexec *x = NULL;
-		struct tw_qrun_opts ro = { .ordered = 1 };
+		struct tw_qrun_opts ro = { .ordered = 1, .on_damage = refeed_damage, .damage_ctx = NULL };
 		size_t n;
 
 		if (tw_qexec_new(q, NULL, &x, err) || tw_query_run(stores, 1, q, t, t + 3599999, &ro, x, NULL, err) ||

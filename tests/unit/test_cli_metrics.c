@@ -167,3 +167,39 @@ Test(cli_metrics, run_killed_with_open_periods_refeeds_them_at_restart, .timeout
 	free(b);
 	tw_test_tmpdir_free(tmp);
 }
+
+/* A damaged segment: the metrics are rebuilt from the rest of the store, and the damage is named,
+ * instead of the rebuild (or the refeed of a daemon's start) failing as a whole. */
+Test(cli_metrics, rebuild_leaves_out_a_damaged_block_and_names_it, .timeout = 120)
+{
+	char *tmp = tw_test_tmpdir();
+	char *store = tw_test_join(tmp, "store");
+	char *trail = tw_test_join(tw_test_src(), "samples/trail");
+	char *seg = tw_test_join(store, "seg/00000001.tws");
+	const char *ing[] = { tw_test_bin(), "ingest", "--quiet", "--store", store, trail, NULL };
+	const char *reb[] = { tw_test_bin(), "metrics", "rebuild", "--store", store, NULL };
+	struct tw_test_run r;
+	unsigned char *p;
+	size_t n;
+	long events = -1;
+
+	tw_test_run(&r, NULL, ing);
+	cr_assert_eq(r.status, 0, "ingest: %s", r.err);
+	tw_test_run_free(&r);
+	p = (unsigned char *)tw_test_read_file(seg, &n);
+	cr_assert_gt(n, 6000);
+	for (size_t i = 5000; i < 5100; i++) /* inside the first block's compressed bytes */
+		p[i] ^= 0xff;
+	tw_test_write_file(seg, p, n);
+	free(p);
+	tw_test_run(&r, NULL, reb);
+	cr_assert_eq(r.status, 0, "rebuild: %s", r.err);
+	cr_assert(strstr(r.err, "00000001.tws") && strstr(r.err, "left out of the series"), "%s", r.err);
+	cr_assert_eq(sscanf(r.out, "rebuilt %*s %ld events", &events), 1, "%s", r.out);
+	cr_assert(events > 0 && events < 14966, "the rest of the store: %ld events", events);
+	tw_test_run_free(&r);
+	free(seg);
+	free(trail);
+	free(store);
+	tw_test_tmpdir_free(tmp);
+}
