@@ -428,6 +428,13 @@ Test(faults_notify, publish_is_not_slowed_by_a_hanging_endpoint, .timeout = 60)
 	for (int i = 0; i < N; i++)
 		publish(n, "hang");
 	t_hang = now_s() - t0;
+	{ /* the delivery threads connect on their own schedule: give them up to 10 s to get there */
+		double end = now_s() + 10;
+		while (ep_get(&e, NULL) < 1 && now_s() < end) {
+			struct timespec ts = { 0, 20 * 1000000L };
+			nanosleep(&ts, NULL);
+		}
+	}
 	cr_expect_geq(ep_get(&e, NULL), 1, "the delivery threads never reached the endpoint");
 	tw_notify_close(n); /* pending deliveries stay in the outbox */
 	cr_log_info("100 publishes: %.3f s to a file endpoint, %.3f s to a hanging SMTP endpoint", t_file, t_hang);
