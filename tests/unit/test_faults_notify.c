@@ -311,9 +311,9 @@ static void expect_dead(enum mode mode, enum tw_notify_proto proto, const char *
 	cr_expect_eq(ep_get(&e, NULL), 2, "%s: connections", why);
 	cr_expect(t.last_error[0], "%s: no reason", why);
 	if (mode == HANG) /* two attempts of 0.5 s each, not the 30 s default */
-		cr_expect(dt >= 0.9 && dt < 4.0, "%s: %.2f s for two timed-out attempts", why, dt);
+		cr_expect(dt >= 0.9 && dt < 15.0, "%s: %.2f s for two timed-out attempts (30 s each by default)", why, dt);
 	else
-		cr_expect(dt < 3.0, "%s: %.2f s", why, dt);
+		cr_expect(dt < 15.0, "%s: %.2f s", why, dt);
 	{
 		char *dl = tw_test_join(state, "dead-letters.jsonl");
 		size_t len = 0;
