@@ -134,29 +134,18 @@ int tw_cli_anomalies(int argc, char **argv)
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":S:d:f:h", opts, NULL)) != -1) {
-		struct tw_err e;
-		int64_t v;
 		switch (c) {
 		case 'S':
 			dir = optarg;
 			break;
-		case 's': {
-			struct timespec now;
-			if (tw_duration_parse(optarg, &v, &e) != TW_OK)
-				return tw_cli_usage_error(CMD, "--since: %s", e.msg);
-			clock_gettime(CLOCK_REALTIME, &now);
-			from = (int64_t)now.tv_sec * 1000 - v;
+		case 's':
+		case 'F':
+		case 'U': {
+			int rc = tw_cli_range_opt(CMD, c, optarg, &from, &until);
+			if (rc)
+				return rc;
 			break;
 		}
-		case 'F':
-		case 'U':
-			if (tw_time_parse(optarg, strlen(optarg), &v, &e) != TW_OK)
-				return tw_cli_usage_error(CMD, "--%s: %s", c == 'F' ? "from" : "until", e.msg);
-			if (c == 'F')
-				from = v;
-			else
-				until = v;
-			break;
 		case 'd':
 			if (!detector_known(optarg))
 				return tw_cli_usage_error(CMD, "--detector: unknown detector '%s' (see --help)", optarg);

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "core/time.h"
 
 int tw_cli_parse_size(const char *s, uint64_t max, uint64_t *out)
 {
@@ -172,5 +173,45 @@ int tw_cli_input_paths(int argc, char **argv, int first, const char ***paths, si
 		v[(*npaths)++] = argv[i];
 	}
 	*paths = v;
+	return 0;
+}
+
+int tw_cli_now_ms(int64_t *out)
+{
+	const char *env = getenv("TW_NOW");
+	struct tw_err err;
+	struct timespec ts;
+
+	if (env && *env) {
+		if (tw_time_parse(env, strlen(env), out, &err) != TW_OK) {
+			fprintf(stderr, "trailwatch: TW_NOW: %s\n", err.msg);
+			return -1;
+		}
+		return 0;
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	*out = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return 0;
+}
+
+int tw_cli_range_opt(const char *cmd, int c, const char *arg, int64_t *from, int64_t *until)
+{
+	struct tw_err e;
+	int64_t v, now;
+
+	if (c == 's') {
+		if (tw_duration_parse(arg, &v, &e) != TW_OK || v <= 0)
+			return tw_cli_usage_error(cmd, "--since: expected a duration like 24h, 7d or 30m, got '%s'", arg);
+		if (tw_cli_now_ms(&now))
+			return TW_EXIT_USAGE;
+		*from = now - v;
+		return 0;
+	}
+	if (tw_time_parse(arg, strlen(arg), &v, &e) != TW_OK)
+		return tw_cli_usage_error(cmd, "--%s: %s", c == 'F' ? "from" : "until", e.msg);
+	if (c == 'F')
+		*from = v;
+	else
+		*until = v;
 	return 0;
 }

@@ -131,6 +131,12 @@ int tw_cli_input_opt(const char *cmd, int c, const char *arg, struct tw_ingest_l
 int tw_cli_input_paths(int argc, char **argv, int first, const char ***paths, size_t *npaths, unsigned *bad);
 /* Seconds on the monotonic clock. */
 double tw_cli_now(void);
+/* The wall clock in ms since the epoch, or $TW_NOW (ISO 8601) when set (tests, replays of old
+ * logs). 0, or -1 after saying why on stderr. */
+int tw_cli_now_ms(int64_t *out);
+/* The shared time-range options: c 's' (--since AGE: from = now - AGE), 'F' (--from T), 'U'
+ * (--until T). 0, or an exit code after a usage message naming cmd. */
+int tw_cli_range_opt(const char *cmd, int c, const char *arg, int64_t *from, int64_t *until);
 /* "1234567" -> "1,234,567" into out (size outsz). Returns out. */
 char *tw_cli_fmt_count(uint64_t v, char *out, size_t outsz);
 /* Bytes as "812 B", "12.3 KB", "2.6 MB", "1.4 GB" (decimal units). Returns out. */

@@ -939,8 +939,6 @@ int tw_cli_metrics(int argc, char **argv)
 	optind = 2;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":S:b:f:c:h", opts, NULL)) != -1) {
-		struct tw_err e;
-		int64_t v;
 		switch (c) {
 		case 'S':
 			dir = optarg;
@@ -949,23 +947,13 @@ int tw_cli_metrics(int argc, char **argv)
 			config = optarg;
 			break;
 		case 's':
-			if (tw_duration_parse(optarg, &v, &e) != TW_OK)
-				return tw_cli_usage_error(CMD, "--since: %s", e.msg);
-			{
-				struct timespec now;
-				clock_gettime(CLOCK_REALTIME, &now);
-				from = (int64_t)now.tv_sec * 1000 - v;
-			}
-			break;
 		case 'F':
-		case 'U':
-			if (tw_time_parse(optarg, strlen(optarg), &v, &e) != TW_OK)
-				return tw_cli_usage_error(CMD, "--%s: %s", c == 'F' ? "from" : "until", e.msg);
-			if (c == 'F')
-				from = v;
-			else
-				until = v;
+		case 'U': {
+			int rc = tw_cli_range_opt(CMD, c, optarg, &from, &until);
+			if (rc)
+				return rc;
 			break;
+		}
 		case 'b':
 			by = optarg;
 			break;

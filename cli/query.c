@@ -43,22 +43,6 @@ static void on_damage(void *ctx, const char *problem)
 		a->cmd, problem);
 }
 
-static int now_ms(int64_t *out)
-{
-	const char *env = getenv("TW_NOW");
-	struct tw_err err;
-	if (env && *env) {
-		if (tw_time_parse(env, strlen(env), out, &err) != TW_OK) {
-			fprintf(stderr, "trailwatch: TW_NOW: %s\n", err.msg);
-			return -1;
-		}
-		return 0;
-	}
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	*out = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-	return 0;
-}
 
 /* Parses the shared options (extra: the command's own, handled here too). Returns -1 on success
  * (argv[optind..] left for the caller), else an exit code. */
@@ -129,7 +113,7 @@ static int parse_common(struct qargs *a, int argc, char **argv, void (*usage)(FI
 		int64_t d, now;
 		if (tw_duration_parse(since, &d, &err) != TW_OK || d <= 0)
 			return tw_cli_usage_error(a->cmd, "--since: expected a duration like 24h, 7d or 30m, got '%s'", since);
-		if (now_ms(&now))
+		if (tw_cli_now_ms(&now))
 			return TW_EXIT_USAGE;
 		a->from = now - d;
 		a->until = now;

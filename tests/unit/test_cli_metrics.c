@@ -203,3 +203,34 @@ Test(cli_metrics, rebuild_leaves_out_a_damaged_block_and_names_it, .timeout = 12
 	free(store);
 	tw_test_tmpdir_free(tmp);
 }
+
+/* --since counts back from $TW_NOW when set (as query does), so old logs can be looked at "as of"
+ * a moment: 6 hours before the samples' end hold calls; 6 hours before a later day hold none. */
+Test(cli_metrics, since_counts_back_from_tw_now, .timeout = 60)
+{
+	char *tmp = tw_test_tmpdir();
+	char *store = tw_test_join(tmp, "store");
+	char *trail = tw_test_join(tw_test_src(), "samples/trail");
+	const char *ing[] = { tw_test_bin(), "ingest", "--quiet", "--store", store, trail, NULL };
+	const char *show[] = { tw_test_bin(), "metrics", "show", "calls", "--store", store, "--since", "6h",
+			       "--format", "csv", NULL };
+	struct tw_test_run r;
+
+	tw_test_run(&r, NULL, ing);
+	cr_assert_eq(r.status, 0, "ingest: %s", r.err);
+	tw_test_run_free(&r);
+	setenv("TW_NOW", "2026-11-05T00:00:00Z", 1);
+	tw_test_run(&r, NULL, show);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert_gt(tw_test_count_lines(r.out, strlen(r.out)), 300, "6 h of minutes before the samples' end");
+	tw_test_run_free(&r);
+	setenv("TW_NOW", "2026-11-09T00:00:00Z", 1);
+	tw_test_run(&r, NULL, show);
+	unsetenv("TW_NOW");
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert_leq(tw_test_count_lines(r.out, strlen(r.out)), 1, "nothing in the 6 h before Nov 9: %s", r.out);
+	tw_test_run_free(&r);
+	free(trail);
+	free(store);
+	tw_test_tmpdir_free(tmp);
+}
