@@ -48,12 +48,12 @@ endif
 
 LIB_SRC  := $(sort $(wildcard core/*.c ingest/*.c index/*.c query/*.c alerts/*.c))
 CLI_SRC  := $(sort $(wildcard cli/*.c))
-TEST_SRC := $(sort $(wildcard tests/unit/*.c tests/helpers/*.c))
+TEST_SRC := $(sort $(wildcard tests/unit/*.c tests/helpers/*.c tests/fuzz/fuzz_*.c))
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 
 obj = $(patsubst %.c,$(1)/obj/%.o,$(2))
 
-.PHONY: all run test check fuzz fuzz-lib fuzz-seeds bench bench-nab soak deps clean help lint-deps ensure-deps
+.PHONY: all run test check fuzz fuzz-build fuzz-lib fuzz-seeds bench bench-nab soak deps clean help lint-deps ensure-deps
 all: $(BUILD)/trailwatch
 
 # ---- the library and the program -------------------------------------------------------------
@@ -118,27 +118,29 @@ $(BUILD)/fuzz-replay: $(call obj,$(BUILD)/t,$(FUZZ_SRC) tests/fuzz/replay_main.c
 	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 
 # ---- fuzzing: make fuzz ----------------------------------------------------------------------
-# FUZZ_TARGETS="wal segment" picks targets (default: all); each prints its executions at the end.
+# FUZZ_TARGETS="wal segment" picks targets (default: all). Each runs until FUZZ_RUNS executions
+# (default: no limit) or FUZZ_SECONDS, FUZZ_JOBS targets at a time; tests/fuzz/campaign.sh
+# prints each target's executions and appends them to build/fuzz/results.tsv.
+# The issue's campaign: make fuzz FUZZ_SECONDS=1800 FUZZ_RUNS=10000000 FUZZ_JOBS=2
 FUZZ_SECONDS ?= 60
+FUZZ_RUNS ?= -1
+FUZZ_JOBS ?= 1
 FUZZ_TARGETS ?= $(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRC))
 # UBSan findings stop the run (as in make check), else libFuzzer would print them and go on.
 FUZZ_CFLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 fuzz-lib: ensure-deps
 	@$(MAKE) --no-print-directory CC=clang BUILD=build/fuzz OPT="-O1 -g" EXTRA_CFLAGS="$(FUZZ_CFLAGS)" \
 		WARN="-Wall -Wextra -Werror -Wno-unused-command-line-argument" build/fuzz/libtrailwatch.a
-fuzz: fuzz-lib
+fuzz-build: fuzz-lib
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		clang -std=c11 -D_GNU_SOURCE -O1 -g -I. -DTW_FUZZ_ONE=fuzz_$$t \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined tests/fuzz/fuzz_$$t.c \
 		build/fuzz/libtrailwatch.a \
 		$(PKG_LIBS) -pthread -lm -o build/fuzz/fuzz_$$t; \
-		mkdir -p tests/fuzz/corpus/$$t build/fuzz/scratch/$$t; \
-		dict=tests/fuzz/$$t.dict; [ -f $$dict ] && d="-dict=$$dict" || d=""; \
-		echo "== fuzz_$$t for $(FUZZ_SECONDS)s"; \
-		build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=1024 \
-			-print_final_stats=1 -artifact_prefix=tests/fuzz/corpus/$$t/crash- $$d \
-			build/fuzz/scratch/$$t tests/fuzz/corpus/$$t; \
 	done
+fuzz: fuzz-build
+	@FUZZ_TARGETS="$(FUZZ_TARGETS)" FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_RUNS=$(FUZZ_RUNS) \
+		FUZZ_JOBS=$(FUZZ_JOBS) bash tests/fuzz/campaign.sh
 
 # Rewrites the seeds of the wal, segment and state targets with our own writers (tests/fuzz/seedgen.c).
 fuzz-seeds: fuzz-lib

@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* tests/unit/test_fuzz_regress.c: one test per bug the fuzz targets (tests/fuzz/) found, named
  * after it, each built by hand from the format's description rather than from the fuzzer's bytes
- * (those stay in tests/fuzz/corpus/ and `make check` replays them). The use-after-free and the
- * qsort_r on NULL show only under the sanitizers (make check); the others fail in any build. */
+ * (those stay in tests/fuzz/corpus/: each one is replayed by its own test at the end of this file,
+ * and `make check` replays the whole corpus). The use-after-free and the qsort_r on NULL show only
+ * under the sanitizers (make check); the others fail in any build. */
 #include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <dirent.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -15,6 +19,7 @@
 #include "alerts/notify.h"
 #include "core/json.h"
 #include "query/query.h"
+#include "tests/fuzz/targets.h"
 #include "tests/helpers/helpers.h"
 
 /* A frame of the outbox log as alerts/notify_outbox.c describes it: u32 LE length, u32 LE
@@ -165,4 +170,88 @@ Test(fuzz_regress, band_point_across_the_double_range_scores_without_crashing)
 	cr_assert_eq(tw_band_update(&b, t0 + 60000LL * 300, 1.7e308, &pt, &err), TW_OK, "%s", err.msg);
 	cr_assert(isfinite(pt.score) && pt.score >= 0 && pt.score <= 1, "score %g", pt.score);
 	cr_assert(tw_band_breaches(TW_BAND_ABOVE, 1.7e308, &pt)); /* far above all it has seen */
+}
+
+/* Every reproducer the fuzzers left in tests/fuzz/corpus/<target>/ (crash-*, slow-*, seq-*) runs
+ * through its target here as its own test, in every build (make check also replays the whole
+ * corpus under the sanitizers). A target returns normally or aborts on a broken property. */
+struct repro {
+	char target[32];
+	char file[224];
+};
+
+static int is_reproducer(const char *name)
+{
+	return !strncmp(name, "crash-", 6) || !strncmp(name, "slow-", 5) || !strncmp(name, "seq-", 4);
+}
+
+/* Lists the reproducers into out (NULL: count only). */
+static size_t list_reproducers(struct repro *out, size_t cap)
+{
+	size_t n = 0;
+	for (size_t t = 0; t < tw_fuzz_ntargets; t++) {
+		char dir[4096];
+		DIR *d;
+		struct dirent *de;
+		snprintf(dir, sizeof dir, "%s/tests/fuzz/corpus/%s", tw_test_src(), tw_fuzz_targets[t].name);
+		if (!(d = opendir(dir)))
+			continue;
+		while ((de = readdir(d))) {
+			if (!is_reproducer(de->d_name) || strlen(de->d_name) >= sizeof out->file)
+				continue;
+			if (out && n < cap) {
+				snprintf(out[n].target, sizeof out[n].target, "%s", tw_fuzz_targets[t].name);
+				snprintf(out[n].file, sizeof out[n].file, "%s", de->d_name);
+			}
+			n++;
+		}
+		closedir(d);
+	}
+	return n;
+}
+
+static void free_repros(struct criterion_test_params *p)
+{
+	cr_free(p->params);
+}
+
+ParameterizedTestParameters(fuzz_regress, reproducer)
+{
+	size_t n = list_reproducers(NULL, 0);
+	struct repro *r = cr_calloc(n ? n : 1, sizeof *r);
+	n = list_reproducers(r, n);
+	return cr_make_param_array(struct repro, r, n, free_repros);
+}
+
+ParameterizedTest(struct repro *r, fuzz_regress, reproducer, .timeout = 120)
+{
+	char path[4096];
+	size_t len = 0;
+	unsigned char *buf = NULL;
+	int (*fn)(const uint8_t *, size_t) = NULL;
+
+	for (size_t t = 0; t < tw_fuzz_ntargets; t++)
+		if (!strcmp(tw_fuzz_targets[t].name, r->target))
+			fn = tw_fuzz_targets[t].fn;
+	cr_assert(fn, "no fuzz target %s", r->target);
+	snprintf(path, sizeof path, "%s/tests/fuzz/corpus/%s/%s", tw_test_src(), r->target, r->file);
+	buf = (unsigned char *)tw_test_read_file(path, &len);
+	cr_assert(buf, "cannot read %s", path);
+	cr_log_info("replaying %s/%s (%zu bytes)", r->target, r->file, len);
+	fn(buf, len);
+	free(buf);
+}
+
+/* The reproducers are there (a wrong $TW_SRC would silently run no parameterized test). */
+Test(fuzz_regress, the_corpus_holds_the_reproducers)
+{
+	struct repro r[64];
+	size_t n = list_reproducers(r, 64);
+	int wal = 0, query = 0;
+	for (size_t i = 0; i < n && i < 64; i++) {
+		wal += !strcmp(r[i].target, "wal");
+		query += !strcmp(r[i].target, "query");
+	}
+	cr_assert_geq(n, 10, "%zu reproducers under %s/tests/fuzz/corpus", n, tw_test_src());
+	cr_assert(wal >= 1 && query >= 3, "wal %d, query %d", wal, query);
 }
