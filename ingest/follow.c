@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "ingest/follow.h"
+#include "ingest/split.h"
 
 #define WATCH_MASK (IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE_SELF | IN_MOVE_SELF)
 #define CK_LINE_MAX 8192 /* longest checkpoint line accepted at load */
@@ -565,7 +566,10 @@ enum tw_rc tw_ingest_follow_poll(struct tw_follow *f, const struct tw_ingest_lim
 {
 	enum tw_rc rc;
 	int64_t now = now_ms(), deadline = now + (timeout_ms > 0 ? timeout_ms : 0);
+	struct tw_ingest_limits one; /* a file found here is read only if it is still a regular file */
 
+	tw_ingest_limits_fill(&one, lim);
+	one.regular_only = 1;
 	/* wait for something: an inotify event, the rescan, or the deadline */
 	while (f->rhead == f->rtail) {
 		int64_t until = deadline < f->next_rescan ? deadline : f->next_rescan;
@@ -611,7 +615,7 @@ enum tw_rc tw_ingest_follow_poll(struct tw_follow *f, const struct tw_ingest_lim
 			continue;
 		}
 		paths[0] = full;
-		rc = tw_ingest_paths(paths, 1, lim, sink, NULL, st, err);
+		rc = tw_ingest_paths(paths, 1, &one, sink, NULL, st, err);
 		if (rc == TW_ESTOP)
 			return rc; /* the sink refused: stays at the head of the queue */
 		if (rc != TW_OK) {

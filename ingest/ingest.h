@@ -19,6 +19,10 @@ struct tw_ingest_limits {
 	unsigned max_depth;    /* JSON nesting; default 256 */
 	size_t batch_events;   /* events per batch handed to the sink; default 4096 */
 	unsigned threads;      /* decode workers; 0 = one per online core */
+	int regular_only;      /* a named path must be a regular file, itself: a symbolic link or
+	                          special file is refused, and the file is opened with O_NOFOLLOW, so
+	                          one swapped for a link after its caller looked is not followed
+	                          (the follow source, whose files are checked with lstat first) */
 };
 
 void tw_ingest_limits_default(struct tw_ingest_limits *lim);

@@ -56,6 +56,7 @@ void tw_ingest_limits_default(struct tw_ingest_limits *lim)
 	lim->max_depth = 256;
 	lim->batch_events = 4096;
 	lim->threads = 0;
+	lim->regular_only = 0;
 }
 
 void tw_ingest_limits_fill(struct tw_ingest_limits *out, const struct tw_ingest_limits *lim)
@@ -997,7 +998,13 @@ static void ingest_file(struct run *r, char *owned, const char *path, const stru
 
 	if (walked || S_ISREG(sb->st_mode))
 		flags |= O_NONBLOCK;
+	if (r->lim.regular_only)
+		flags |= O_NOFOLLOW | O_NONBLOCK;
 	fd = open(path, flags);
+	if (fd < 0 && errno == ELOOP && r->lim.regular_only) {
+		reject_path(r, owned, "became a symbolic link before it was opened (not followed)");
+		return;
+	}
 	if (fd < 0) {
 		path_error(r, errno == ENOENT ? TW_ENOENT : TW_EIO, path, "cannot open", errno);
 		free(owned);
@@ -1009,7 +1016,8 @@ static void ingest_file(struct run *r, char *owned, const char *path, const stru
 		free(owned);
 		return;
 	}
-	if (!S_ISREG(fsb.st_mode) && (walked || !(S_ISFIFO(fsb.st_mode) || S_ISCHR(fsb.st_mode)))) {
+	if (!S_ISREG(fsb.st_mode) &&
+	    (walked || r->lim.regular_only || !(S_ISFIFO(fsb.st_mode) || S_ISCHR(fsb.st_mode)))) {
 		close(fd);
 		reject_path(r, owned, "not a regular file");
 		return;
@@ -1101,8 +1109,19 @@ static void ingest_path(struct run *r, const char *path)
 		ingest_fd(r, STDIN_FILENO, "-", NULL);
 		return;
 	}
-	if (stat(path, &sb) != 0) {
+	if ((r->lim.regular_only ? lstat(path, &sb) : stat(path, &sb)) != 0) {
 		path_error(r, errno == ENOENT ? TW_ENOENT : TW_EIO, path, "cannot stat", errno);
+		return;
+	}
+	if (r->lim.regular_only && !S_ISREG(sb.st_mode)) {
+		char *o = strdup(path);
+		struct tw_err err;
+		if (!o) {
+			tw_err_set(&err, TW_ENOMEM, "out of memory");
+			set_stop(r, TW_ENOMEM, &err);
+			return;
+		}
+		reject_path(r, o, S_ISLNK(sb.st_mode) ? "a symbolic link (not followed here)" : "not a regular file");
 		return;
 	}
 	if (S_ISDIR(sb.st_mode)) {

@@ -572,6 +572,51 @@ Test(ingest_source, missing_path_is_named_and_the_others_go_on)
 	tw_test_tmpdir_free(dir);
 }
 
+/* regular_only (the follow source): a path that is a symbolic link by the time it is read is
+ * refused by name, not followed (here to a file whose records would otherwise be read), and a
+ * FIFO is refused without blocking; the regular file beside them is read. */
+Test(ingest_source, regular_only_refuses_links_and_special_files_by_name, .timeout = 20)
+{
+	char *dir = tw_test_tmpdir(), *sub = tw_test_join(dir, "elsewhere");
+	char *target = tw_test_join(sub, "secret.json"), *link = tw_test_join(dir, "swapped.json");
+	char *fifo = tw_test_join(dir, "fifo.json"), *ok = tw_test_join(dir, "ok.json");
+	const char *paths[3] = { link, fifo, ok };
+	struct tw_ingest_limits lim;
+	struct rec r = { 0 };
+	struct tw_ingest_stats st;
+	struct tw_err err;
+
+	cr_assert_eq(mkdir(sub, 0700), 0);
+	one_file(sub, "secret.json", 9, 0);
+	one_file(dir, "ok.json", 7, 0);
+	cr_assert_eq(symlink(target, link), 0);
+	cr_assert_eq(mkfifo(fifo, 0600), 0);
+
+	/* without the flag the link is followed (as for paths named on the command line) */
+	cr_assert_eq(run(paths, 1, NULL, &r, &st, &err), TW_OK, "%s", err.msg);
+	cr_assert_eq(r.nev, 1);
+	cr_expect_eq(r.ev[0].id, 9);
+	rec_free(&r);
+
+	tw_ingest_limits_default(&lim);
+	lim.regular_only = 1;
+	cr_assert_eq(run(paths, 3, &lim, &r, &st, &err), TW_OK, "%s", err.msg);
+	cr_assert_eq(r.nev, 1, "only ok.json is read, got %zu events", r.nev);
+	cr_expect_eq(r.ev[0].id, 7);
+	cr_assert_eq(r.nrej, 2);
+	cr_expect_str_eq(r.rej[0].source, link);
+	cr_expect(strstr(r.rej[0].reason, "symbolic link"), "%s", r.rej[0].reason);
+	cr_expect_str_eq(r.rej[1].source, fifo);
+	cr_expect_str_eq(r.rej[1].reason, "not a regular file");
+	rec_free(&r);
+	free(sub);
+	free(target);
+	free(link);
+	free(fifo);
+	free(ok);
+	tw_test_tmpdir_free(dir);
+}
+
 Test(ingest_source, stdin_dash_reads_a_pipe)
 {
 	int fds[2], saved = dup(STDIN_FILENO);
