@@ -76,6 +76,9 @@ int main(int argc, char **argv)
 
 	/* A closed stdout pipe (| head) must surface as EPIPE from write(), not kill us mid-way. */
 	signal(SIGPIPE, SIG_IGN);
+	/* A file size limit (ulimit -f) must surface as EFBIG from write(), reported and handled like
+	 * a full disk (nothing acknowledged lost), not kill the process between two writes. */
+	signal(SIGXFSZ, SIG_IGN);
 
 	if (argc < 2) {
 		usage(stderr);

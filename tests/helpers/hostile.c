@@ -49,6 +49,12 @@ static char *read_head(const char *path, size_t *n)
 void tw_hostile_run(struct tw_hostile_run *r, const char *const *argv, const char *const *env, mode_t mask,
 		    int timeout_s)
 {
+	tw_hostile_run_fsize(r, argv, env, mask, timeout_s, 0);
+}
+
+void tw_hostile_run_fsize(struct tw_hostile_run *r, const char *const *argv, const char *const *env, mode_t mask,
+			  int timeout_s, long fsize_bytes)
+{
 	char *dir = tw_test_tmpdir();
 	char *out_path = tw_test_join(dir, "stdout"), *err_path = tw_test_join(dir, "stderr");
 	struct rusage ru;
@@ -67,6 +73,11 @@ void tw_hostile_run(struct tw_hostile_run *r, const char *const *argv, const cha
 		if (in < 0 || out < 0 || err < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
 			_exit(126);
 		umask(mask);
+		if (fsize_bytes > 0) {
+			struct rlimit rl = { (rlim_t)fsize_bytes, (rlim_t)fsize_bytes };
+			if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
+				_exit(125);
+		}
 		for (size_t i = 0; env && env[i]; i++)
 			putenv((char *)env[i]);
 		execv(argv[0], (char *const *)argv);

@@ -25,6 +25,10 @@ struct tw_hostile_run {
  * (SIGKILL) after timeout_s seconds. Fails the current test only when the machine lets it down. */
 void tw_hostile_run(struct tw_hostile_run *r, const char *const *argv, const char *const *env, mode_t mask,
 		    int timeout_s);
+/* The same with a file size limit (RLIMIT_FSIZE, `ulimit -f`) of fsize_bytes on the child (0: none):
+ * a write past it fails with EFBIG, as a full disk fails with ENOSPC, without root. */
+void tw_hostile_run_fsize(struct tw_hostile_run *r, const char *const *argv, const char *const *env, mode_t mask,
+			  int timeout_s, long fsize_bytes);
 void tw_hostile_run_free(struct tw_hostile_run *r);
 
 /* The memory cap a test asserts, in KiB: `mib` MiB for the plain build; under a sanitizer build
