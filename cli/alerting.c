@@ -114,6 +114,9 @@ struct tw_cli_alerting {
 	char mail_dir[4200];             /* the default maildir (STORE/mail) */
 	int pending_fd;                  /* STORE/alarms/rules.pending, or -1 (no rules) */
 	int pending_dirty;               /* it lists a batch whose rule matches may be unpublished */
+	const struct tw_batch *hit_batch; /* the batch _begin evaluated the rules on (NULL: none) */
+	unsigned char *hit;              /* per record of hit_batch: 1 if a rule matched it */
+	size_t hitcap;                   /* entries allocated in hit */
 };
 
 /* ---- small helpers ------------------------------------------------------------------------------ */
@@ -1378,13 +1381,15 @@ int tw_cli_alerting_drain(struct tw_cli_alerting *a, int64_t timeout_ms)
 
 /* ---- event rules -------------------------------------------------------------------------------- */
 
-void tw_cli_alerting_event(struct tw_cli_alerting *a, const struct tw_event *ev)
+/* Evaluates the rules on ev and publishes each match (capped per rule and minute). */
+static void rule_publish(struct tw_cli_alerting *a, const struct tw_event *ev)
 {
 	struct tw_err err;
 
 	if (!a->rules)
 		return;
 	tw_err_clear(&err);
+	a->st.rule_evaluations++;
 	if (tw_filter_set_eval(a->rules, ev, &a->rr, &err))
 		return;
 	for (size_t i = 0; i < a->cfg->nrules; i++) {
@@ -1449,6 +1454,13 @@ void tw_cli_alerting_event(struct tw_cli_alerting *a, const struct tw_event *ev)
 	}
 }
 
+void tw_cli_alerting_event(struct tw_cli_alerting *a, const struct tw_batch *b, size_t i)
+{
+	if (a->hit_batch == b && !a->hit[i])
+		return; /* _begin evaluated the rules on it: none matched */
+	rule_publish(a, &b->ev[i]);
+}
+
 /* ---- the event rules' journal ------------------------------------------------------------------
  * A rule publishes a matching record right after the store made its batch durable. A crash between
  * the two would lose that mail for good: the replayed record is a duplicate, and duplicates are not
@@ -1457,8 +1469,8 @@ void tw_cli_alerting_event(struct tw_cli_alerting *a, const struct tw_event *ev)
  * emptied once their publishes returned. At open, what the list still names and the store holds is
  * evaluated again: a publish that had happened is absorbed by its dedup key (rule:NAME:ID). */
 
-/* Writes the journal: the records of b that match a rule, those whose dup flag is 0 when dup is
- * given; fsynced when sync. An empty list truncates it. 0, or -1 with err. */
+/* Writes the journal: the records of b that match a rule (a->hit, filled by _begin), those whose
+ * dup flag is 0 when dup is given; fsynced when sync. An empty list truncates it. 0, or -1 with err. */
 static int rules_journal(struct tw_cli_alerting *a, const struct tw_batch *b, const unsigned char *dup, int sync,
 			 struct tw_err *err)
 {
@@ -1468,14 +1480,7 @@ static int rules_journal(struct tw_cli_alerting *a, const struct tw_batch *b, co
 	tw_buf_init(&t, 64u << 20);
 	for (size_t i = 0; i < b->n && !rc; i++) {
 		const struct tw_event *ev = &b->ev[i];
-		int hit = 0;
-		if (dup && dup[i])
-			continue;
-		if (tw_filter_set_eval(a->rules, ev, &a->rr, err))
-			continue; /* the rule side reports its own failures when the event is fed */
-		for (size_t r = 0; r < a->cfg->nrules && !hit; r++)
-			hit = a->rr.matched[r];
-		if (!hit)
+		if ((dup && dup[i]) || !a->hit[i])
 			continue;
 		rc = tw_buf_printf(&t, err, "%lld ", (long long)ev->time_ms) ? -1 : 0;
 		for (size_t k = 0; k < ev->f[TW_F_EVENT_ID].n && !rc; k++)
@@ -1508,10 +1513,45 @@ static int rules_journal(struct tw_cli_alerting *a, const struct tw_batch *b, co
 	return rc;
 }
 
+/* Evaluates the rules once on each record of b, into a->hit: the journal, its narrowing and the
+ * publishes after the append all read these flags instead of evaluating the patterns again. */
+static int rules_hits(struct tw_cli_alerting *a, const struct tw_batch *b, struct tw_err *err)
+{
+	struct tw_err e;
+
+	a->hit_batch = NULL;
+	if (b->n > a->hitcap) {
+		unsigned char *h = realloc(a->hit, b->n);
+		if (!h) {
+			tw_err_set(err, TW_ENOMEM, "out of memory for the event rules' matches");
+			return -1;
+		}
+		a->hit = h;
+		a->hitcap = b->n;
+	}
+	for (size_t i = 0; i < b->n; i++) {
+		int hit = 0;
+		tw_err_clear(&e);
+		a->st.rule_evaluations++;
+		/* an evaluation failure is counted and reported when the event is fed: evaluated again */
+		if (tw_filter_set_eval(a->rules, &b->ev[i], &a->rr, &e)) {
+			a->hit[i] = 1;
+			continue;
+		}
+		for (size_t r = 0; r < a->cfg->nrules && !hit; r++)
+			hit = a->rr.matched[r];
+		a->hit[i] = (unsigned char)hit;
+	}
+	a->hit_batch = b;
+	return 0;
+}
+
 int tw_cli_alerting_rules_begin(struct tw_cli_alerting *a, const struct tw_batch *b, struct tw_err *err)
 {
 	if (!a || !a->rules || a->pending_fd < 0)
 		return 0;
+	if (rules_hits(a, b, err))
+		return -1;
 	return rules_journal(a, b, NULL, 1, err);
 }
 
@@ -1523,14 +1563,21 @@ void tw_cli_alerting_rules_appended(struct tw_cli_alerting *a, const struct tw_b
 	 * (evaluating it again after a crash would mail it twice once the dedup window is over). No
 	 * fsync: this only narrows the list, and after a power cut the wider list is still safe for
 	 * the new records. */
-	if (a && a->rules && a->pending_dirty && dup) {
+	if (a && a->rules && a->pending_dirty && dup && a->hit_batch == b) {
 		tw_err_clear(&err);
 		(void)rules_journal(a, b, dup, 0, &err);
 	}
 }
 
+void tw_cli_alerting_rules_forget(struct tw_cli_alerting *a)
+{
+	if (a)
+		a->hit_batch = NULL;
+}
+
 void tw_cli_alerting_rules_end(struct tw_cli_alerting *a)
 {
+	tw_cli_alerting_rules_forget(a);
 	/* no fsync: a list that outlives a crash only makes the next open publish again, deduplicated */
 	if (a && a->pending_dirty && a->pending_fd >= 0 && ftruncate(a->pending_fd, 0) == 0)
 		a->pending_dirty = 0;
@@ -1581,7 +1628,7 @@ static int rules_recover(struct tw_cli_alerting *a, struct tw_err *err)
 				const struct tw_event *ev = tw_qexec_row_event(x, i);
 				if (ev && ev->f[TW_F_EVENT_ID].n == idn && !memcmp(ev->f[TW_F_EVENT_ID].p, id, idn)) {
 					a->st.rules_recovered++;
-					tw_cli_alerting_event(a, ev);
+					rule_publish(a, ev);
 				}
 			}
 		}
@@ -1728,6 +1775,7 @@ void tw_cli_alerting_close(struct tw_cli_alerting *a)
 	}
 	free(a->rule_min);
 	free(a->rule_count);
+	free(a->hit);
 	if (a->pending_fd >= 0)
 		close(a->pending_fd);
 	for (size_t i = 0; i < a->ntopics; i++)

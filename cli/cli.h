@@ -292,6 +292,8 @@ struct tw_cli_alerting_stats {
 	uint64_t to_alarm;      /* of them, to ALARM */
 	uint64_t notifications; /* messages published (alarm groups and event rules) */
 	uint64_t rule_matches;  /* events matched by event rules */
+	uint64_t rule_evaluations; /* evaluations of the rules' patterns: one per new event, plus one
+	                              more per matching event (to tell which rules matched) */
 	uint64_t rule_capped;   /* of them, not published (a rule's per-minute cap) */
 	uint64_t failures;      /* evaluation, render or publish failures (logged) */
 	uint64_t rules_recovered; /* records of a batch a crash interrupted, evaluated again at open */
@@ -307,9 +309,9 @@ int tw_cli_alerting_open(const struct tw_config *cfg, const char *store, struct 
 /* Called by the metrics: a closed point (dims: its metric's dimension names), a newly stored event,
  * and the durable closed mark (evaluates the alarms whose periods ended by then). */
 void tw_cli_alerting_point(struct tw_cli_alerting *a, const struct tw_series_point *p, const char *const *dims);
-void tw_cli_alerting_event(struct tw_cli_alerting *a, const struct tw_event *ev);
-/* Around a store append (tw_cli_store_append): _begin lists the records of b that match an event
- * rule in the fsynced journal STORE/alarms/rules.pending before the append; _appended keeps only
+void tw_cli_alerting_event(struct tw_cli_alerting *a, const struct tw_batch *b, size_t i);
+/* Around a store append (tw_cli_store_append): _begin evaluates the event rules once per record
+ * of b (tw_cli_alerting_event of b's records reuses that) and lists those that match in the fsynced journal STORE/alarms/rules.pending before the append; _appended keeps only
  * the new ones; _end empties it once their publishes returned. The open evaluates again what a crash left listed (the replayed records
  * are duplicates: without it their mail would be lost). a may be NULL. _begin: 0, or -1 with err
  * (the journal cannot be written: the append must not happen). */
@@ -317,6 +319,8 @@ int tw_cli_alerting_rules_begin(struct tw_cli_alerting *a, const struct tw_batch
 /* After the append: narrows the journal to the records the store took as new (dup[i] == 0). */
 void tw_cli_alerting_rules_appended(struct tw_cli_alerting *a, const struct tw_batch *b, const unsigned char *dup);
 void tw_cli_alerting_rules_end(struct tw_cli_alerting *a);
+/* The append failed: the matches _begin found are forgotten (the journal stays for the next open). */
+void tw_cli_alerting_rules_forget(struct tw_cli_alerting *a);
 void tw_cli_alerting_advance(struct tw_cli_alerting *a, int64_t closed);
 /* Publishes the notifications due: the router's clock is event time (the closed mark) moved on by
  * the wall-clock time since the mark last moved; flush: release every group waiting (the end of a

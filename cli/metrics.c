@@ -414,7 +414,7 @@ int tw_cli_metrics_feed(struct tw_cli_metrics *m, const struct tw_batch *b, cons
 			return -1;
 		}
 		if (m->al)
-			tw_cli_alerting_event(m->al, &b->ev[i]);
+			tw_cli_alerting_event(m->al, b, i);
 	}
 	return 0;
 }
@@ -557,6 +557,8 @@ enum tw_rc tw_cli_store_append(struct tw_store *store, struct tw_cli_metrics *m,
 		(void)tw_cli_metrics_advance(m, 0, &merr);
 	if (rc == TW_OK && m && m->al && !m->failed) /* else the next open evaluates them again */
 		tw_cli_alerting_rules_end(m->al);
+	else if (m && m->al)
+		tw_cli_alerting_rules_forget(m->al);
 	return rc;
 }
 

@@ -569,6 +569,7 @@ static int status_sample(struct runlog *lg, int log, struct runctx *ctx, const c
 			json_set(ja, "to_alarm", json_integer((json_int_t)as.to_alarm));
 			json_set(ja, "notifications", json_integer((json_int_t)as.notifications));
 			json_set(ja, "rule_matches", json_integer((json_int_t)as.rule_matches));
+			json_set(ja, "rule_evaluations", json_integer((json_int_t)as.rule_evaluations));
 			json_set(ja, "failures", json_integer((json_int_t)as.failures));
 			json_set(doc, "alarms", ja);
 		}

@@ -167,6 +167,17 @@ Test(cli_alerting, alarm_rule_and_silence_fire_once_with_evidence_and_not_again_
 	cr_assert(strstr(mail, "trailwatch what"), "a dig-further command");
 	cr_assert(strstr(mail, "00000000-0000-4000-8000-0000000000"), "an event id of the burst");
 	free(mail);
+	{ /* the rules' patterns ran once per stored record (the journal before the append, its
+	   * narrowing after it and the publish share one evaluation), plus once more for each of
+	   * the two matches (to tell which rule matched) */
+		char *st = tw_test_join(store, "status.json"), *text, want[64];
+		size_t n;
+		text = tw_test_read_file(st, &n);
+		snprintf(want, sizeof want, "\"rule_evaluations\": %d", id - 1 + 2);
+		cr_assert(text && strstr(text, want), "want %s in status.json: %s", want, text);
+		free(text);
+		free(st);
+	}
 
 	/* restart with the same file: everything is a duplicate, nothing fires again */
 	run_cfg(cfg);
