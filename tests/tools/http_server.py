@@ -60,14 +60,31 @@ class H(BaseHTTPRequestHandler):
 class S(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    tls = None
+
+    # The TLS handshake runs on the connection's own thread: wrapping the listening socket would
+    # run it inside accept(), where one client that never finishes its handshake stops the server
+    # from accepting anyone else (and from shutting down).
+    def finish_request(self, request, client_address):
+        if self.tls is None:
+            return super().finish_request(request, client_address)
+        request.settimeout(10)
+        try:
+            conn = self.tls.wrap_socket(request, server_side=True)
+        except OSError:
+            return
+        try:
+            conn.settimeout(None)
+            super().finish_request(conn, client_address)
+        finally:
+            conn.close()
 
 
 srv = S(("127.0.0.1", args.port), H)
 if args.tls:
     import ssl
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ctx.load_cert_chain(args.tls[0], args.tls[1])
-    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    srv.tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    srv.tls.load_cert_chain(args.tls[0], args.tls[1])
 print(srv.server_address[1], flush=True)
 threading.Thread(target=srv.serve_forever, daemon=True).start()
 done = threading.Event()

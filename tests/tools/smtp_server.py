@@ -97,4 +97,10 @@ done = threading.Event()
 signal.signal(signal.SIGTERM, lambda *a: done.set())
 threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
 done.wait()
-ctl.stop()
+# Controller.stop() waits for the event loop's thread, which a connection stuck in its TLS
+# handshake can hold: stopping is bounded, then the process leaves whatever is left.
+stopper = threading.Thread(target=ctl.stop, daemon=True)
+stopper.start()
+stopper.join(5)
+sys.stdout.flush()
+os._exit(0)

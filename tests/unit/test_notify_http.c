@@ -4,12 +4,16 @@
  * request that hangs past the timeout, then success: retried and delivered once; a 404 is
  * permanent; and a process killed with SIGKILL in the middle of deliveries, reopened: pending
  * ones delivered, delivered ones not again. */
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <jansson.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -303,6 +307,13 @@ Test(notify_http, https_verifies_the_certificate)
 	cr_expect(strstr(tw_test_notes_get(&notes).last_error, "certificate") != NULL, "%s",
 		  tw_test_notes_get(&notes).last_error);
 	cr_expect_eq(tw_test_count_files(out, ".json"), 0);
+	/* A client that connects and never starts its TLS handshake holds only its own connection:
+	 * the test server handshakes on the connection's thread (it once did so inside accept(),
+	 * where such a client stopped everyone else and hung the server's shutdown). */
+	int idle = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)srv.port) };
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert(idle >= 0 && connect(idle, (struct sockaddr *)&sa, sizeof sa) == 0, "connect: %s", strerror(errno));
 	/* Trusted through the CA file: delivered. */
 	sub.http.ca_file = cert;
 	n = open_with(state, &sub, 0, &notes);
@@ -310,6 +321,7 @@ Test(notify_http, https_verifies_the_certificate)
 	cr_assert(tw_notify_wait(n, r.seq, 8000));
 	tw_notify_close(n);
 	tw_test_server_stop(&srv);
+	close(idle);
 	cr_expect_eq(tw_test_notes_get(&notes).delivered, 1);
 	cr_expect_eq(tw_test_count_files(out, ".json"), 1);
 	free(cert);
