@@ -355,6 +355,31 @@ static enum tw_rc put_json_double(struct tw_buf *b, double v, struct tw_err *err
 	return tw_buf_printf(b, err, "%s", s);
 }
 
+enum recent { RECENT_VALUE, RECENT_LOWER, RECENT_UPPER };
+
+/* Appends head, then what `what` picks of each present datapoint of pts[first..n) (its value, or
+ * the band's lower or upper edge), comma-separated, and ']': the reason data's recentDatapoints and
+ * recentLower/UpperThresholds. */
+static enum tw_rc put_recent(struct tw_buf *b, const char *head, const struct tw_alarm_point *pts, size_t first,
+			     size_t n, enum recent what, struct tw_err *err)
+{
+	enum tw_rc rc = tw_buf_printf(b, err, "%s", head);
+	int any = 0;
+
+	for (size_t i = first; !rc && i < n; i++) {
+		if (pts[i].missing)
+			continue;
+		if (any++)
+			rc = tw_buf_putc(b, ',', err);
+		if (!rc)
+			rc = put_json_double(b, what == RECENT_VALUE ? pts[i].value
+					      : what == RECENT_LOWER ? pts[i].lower : pts[i].upper, err);
+	}
+	if (!rc)
+		rc = tw_buf_putc(b, ']', err);
+	return rc;
+}
+
 /* StateReasonData as CloudWatch writes it for a threshold alarm. */
 static enum tw_rc build_reason_data(struct tw_buf *b, const struct tw_alarm_def *def,
 				    const struct tw_alarm_point *pts, size_t n, unsigned P, int64_t now_ms,
@@ -363,7 +388,7 @@ static enum tw_rc build_reason_data(struct tw_buf *b, const struct tw_alarm_def 
 	char t[32];
 	size_t first = n >= def->eval_periods ? n - def->eval_periods : 0, i;
 	unsigned taken = 0;
-	int band = is_band(def->cmp), any;
+	int band = is_band(def->cmp);
 	enum tw_rc rc = TW_OK;
 
 	/* The evaluated span reaches back to the oldest present datapoint used. */
@@ -381,33 +406,14 @@ static enum tw_rc build_reason_data(struct tw_buf *b, const struct tw_alarm_def 
 	if (!rc)
 		rc = tw_json_write_str(b, def->statistic, strlen(def->statistic), err);
 	if (!rc)
-		rc = tw_buf_printf(b, err, ",\"period\":%u,\"recentDatapoints\":[", def->period_s);
-	any = 0;
-	for (i = first; !rc && i < n; i++) {
-		if (pts[i].missing)
-			continue;
-		if (any++)
-			rc = tw_buf_putc(b, ',', err);
-		if (!rc)
-			rc = put_json_double(b, pts[i].value, err);
-	}
+		rc = tw_buf_printf(b, err, ",\"period\":%u", def->period_s);
 	if (!rc)
-		rc = tw_buf_putc(b, ']', err);
+		rc = put_recent(b, ",\"recentDatapoints\":[", pts, first, n, RECENT_VALUE, err);
 	if (band) {
-		for (int which = 0; which < 2 && !rc; which++) {
-			rc = tw_buf_printf(b, err, which ? ",\"recentUpperThresholds\":[" : ",\"recentLowerThresholds\":[");
-			any = 0;
-			for (i = first; !rc && i < n; i++) {
-				if (pts[i].missing)
-					continue;
-				if (any++)
-					rc = tw_buf_putc(b, ',', err);
-				if (!rc)
-					rc = put_json_double(b, which ? pts[i].upper : pts[i].lower, err);
-			}
-			if (!rc)
-				rc = tw_buf_putc(b, ']', err);
-		}
+		if (!rc)
+			rc = put_recent(b, ",\"recentLowerThresholds\":[", pts, first, n, RECENT_LOWER, err);
+		if (!rc)
+			rc = put_recent(b, ",\"recentUpperThresholds\":[", pts, first, n, RECENT_UPPER, err);
 	} else if (!rc) {
 		rc = tw_buf_printf(b, err, ",\"threshold\":");
 		if (!rc)
@@ -608,42 +614,35 @@ static int rprimary(struct rparser *p)
 	}
 }
 
-static int rand_(struct rparser *p)
+/* A left-associative chain `operand (word operand)*` joined into `kind` nodes: AND over rprimary,
+ * OR over rand_. Returns the node, or -1 with the error set. */
+static int rchain(struct rparser *p, const char *word, enum node_kind kind, int (*operand)(struct rparser *))
 {
-	int l = rprimary(p), r;
+	int l = operand(p), r;
 	size_t wl;
 
 	while (l >= 0) {
 		rskip(p);
 		wl = rword(p);
-		if (!word_is(p, wl, "AND"))
+		if (!word_is(p, wl, word))
 			break;
 		p->i += wl;
-		r = rprimary(p);
+		r = operand(p);
 		if (r < 0)
 			return -1;
-		l = newnode(p, N_AND, l, r);
+		l = newnode(p, kind, l, r);
 	}
 	return l;
 }
 
+static int rand_(struct rparser *p)
+{
+	return rchain(p, "AND", N_AND, rprimary);
+}
+
 static int rexpr(struct rparser *p)
 {
-	int l = rand_(p), r;
-	size_t wl;
-
-	while (l >= 0) {
-		rskip(p);
-		wl = rword(p);
-		if (!word_is(p, wl, "OR"))
-			break;
-		p->i += wl;
-		r = rand_(p);
-		if (r < 0)
-			return -1;
-		l = newnode(p, N_OR, l, r);
-	}
-	return l;
+	return rchain(p, "OR", N_OR, rand_);
 }
 
 void tw_alarm_rule_free(struct tw_alarm_rule *r)

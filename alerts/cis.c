@@ -7,6 +7,8 @@
 #include "alerts/cis.h"
 
 #define ALARM { "Sum", 300, 1.0, "GreaterThanOrEqualToThreshold", 1, 1, "notBreaching" }
+/* A control whose published pattern we evaluate as it is: published and pattern, written once. */
+#define SAME(pat) pat, pat
 
 static const struct tw_cis_control controls[] = {
 	{ "CIS-4.1", "cis-unauthorized-api-calls", "Unauthorized API calls",
@@ -21,120 +23,76 @@ static const struct tw_cis_control controls[] = {
 	  "the published '||' before the two '!=' exclusions makes it match nearly every event; they must be '&&'",
 	  "unauthorized_api_calls_metric", "CISBenchmark", ALARM },
 	{ "CIS-4.2", "cis-console-signin-without-mfa", "Management console sign-in without MFA",
-	  "{ ($.eventName = \"ConsoleLogin\") && ($.additionalEventData.MFAUsed != \"Yes\") }",
-	  "{ ($.eventName = \"ConsoleLogin\") && ($.additionalEventData.MFAUsed != \"Yes\") }",
+	  SAME("{ ($.eventName = \"ConsoleLogin\") && ($.additionalEventData.MFAUsed != \"Yes\") }"),
 	  NULL, "no_mfa_console_signin_metric", "CISBenchmark", ALARM },
 	{ "CIS-4.3", "cis-root-account-usage", "Usage of the root account",
-	  "{ $.userIdentity.type = \"Root\" && $.userIdentity.invokedBy NOT EXISTS && "
-	  "$.eventType != \"AwsServiceEvent\" }",
-	  "{ $.userIdentity.type = \"Root\" && $.userIdentity.invokedBy NOT EXISTS && "
-	  "$.eventType != \"AwsServiceEvent\" }",
+	  SAME("{ $.userIdentity.type = \"Root\" && $.userIdentity.invokedBy NOT EXISTS && "
+	  "$.eventType != \"AwsServiceEvent\" }"),
 	  NULL, "root_usage_metric", "CISBenchmark", ALARM },
 	{ "CIS-4.4", "cis-iam-policy-changes", "IAM policy changes",
-	  "{($.eventName=DeleteGroupPolicy)||($.eventName=DeleteRolePolicy)||($.eventName=DeleteUserPolicy)||"
+	  SAME("{($.eventName=DeleteGroupPolicy)||($.eventName=DeleteRolePolicy)||($.eventName=DeleteUserPolicy)||"
 	  "($.eventName=PutGroupPolicy)||($.eventName=PutRolePolicy)||($.eventName=PutUserPolicy)||"
 	  "($.eventName=CreatePolicy)||($.eventName=DeletePolicy)||($.eventName=CreatePolicyVersion)||"
 	  "($.eventName=DeletePolicyVersion)||($.eventName=AttachRolePolicy)||($.eventName=DetachRolePolicy)||"
 	  "($.eventName=AttachUserPolicy)||($.eventName=DetachUserPolicy)||($.eventName=AttachGroupPolicy)||"
-	  "($.eventName=DetachGroupPolicy)}",
-	  "{($.eventName=DeleteGroupPolicy)||($.eventName=DeleteRolePolicy)||($.eventName=DeleteUserPolicy)||"
-	  "($.eventName=PutGroupPolicy)||($.eventName=PutRolePolicy)||($.eventName=PutUserPolicy)||"
-	  "($.eventName=CreatePolicy)||($.eventName=DeletePolicy)||($.eventName=CreatePolicyVersion)||"
-	  "($.eventName=DeletePolicyVersion)||($.eventName=AttachRolePolicy)||($.eventName=DetachRolePolicy)||"
-	  "($.eventName=AttachUserPolicy)||($.eventName=DetachUserPolicy)||($.eventName=AttachGroupPolicy)||"
-	  "($.eventName=DetachGroupPolicy)}",
+	  "($.eventName=DetachGroupPolicy)}"),
 	  NULL, "iam_changes_metric", "CISBenchmark", ALARM },
 	{ "CIS-4.5", "cis-cloudtrail-config-changes", "CloudTrail configuration changes",
-	  "{ ($.eventName = CreateTrail) || ($.eventName = UpdateTrail) || ($.eventName = DeleteTrail) || "
-	  "($.eventName = StartLogging) || ($.eventName = StopLogging) }",
-	  "{ ($.eventName = CreateTrail) || ($.eventName = UpdateTrail) || ($.eventName = DeleteTrail) || "
-	  "($.eventName = StartLogging) || ($.eventName = StopLogging) }",
+	  SAME("{ ($.eventName = CreateTrail) || ($.eventName = UpdateTrail) || ($.eventName = DeleteTrail) || "
+	  "($.eventName = StartLogging) || ($.eventName = StopLogging) }"),
 	  NULL, "cloudtrail_cfg_changes_metric", "CISBenchmark", ALARM },
 	{ "CIS-4.6", "cis-console-auth-failures", "Management console authentication failures",
-	  "{ ($.eventName = ConsoleLogin) && ($.errorMessage = \"Failed authentication\") }",
-	  "{ ($.eventName = ConsoleLogin) && ($.errorMessage = \"Failed authentication\") }",
+	  SAME("{ ($.eventName = ConsoleLogin) && ($.errorMessage = \"Failed authentication\") }"),
 	  NULL, "console_signin_failure_metric", "CISBenchmark", ALARM },
 	{ "CIS-4.7", "cis-cmk-disable-or-deletion", "Disabling or scheduled deletion of customer created CMKs",
-	  "{($.eventSource = kms.amazonaws.com) && (($.eventName=DisableKey)||($.eventName=ScheduleKeyDeletion)) }",
-	  "{($.eventSource = kms.amazonaws.com) && (($.eventName=DisableKey)||($.eventName=ScheduleKeyDeletion)) }",
+	  SAME("{($.eventSource = kms.amazonaws.com) && (($.eventName=DisableKey)||($.eventName=ScheduleKeyDeletion)) }"),
 	  NULL, "disable_or_delete_cmk_changes_metric", "CISBenchmark", ALARM },
 	{ "CIS-4.8", "cis-s3-bucket-policy-changes", "S3 bucket policy changes",
-	  "{ ($.eventSource = s3.amazonaws.com) && (($.eventName = PutBucketAcl) || ($.eventName = PutBucketPolicy) || "
+	  SAME("{ ($.eventSource = s3.amazonaws.com) && (($.eventName = PutBucketAcl) || ($.eventName = PutBucketPolicy) || "
 	  "($.eventName = PutBucketCors) || ($.eventName = PutBucketLifecycle) || ($.eventName = PutBucketReplication) || "
 	  "($.eventName = DeleteBucketPolicy) || ($.eventName = DeleteBucketCors) || ($.eventName = DeleteBucketLifecycle) || "
-	  "($.eventName = DeleteBucketReplication)) }",
-	  "{ ($.eventSource = s3.amazonaws.com) && (($.eventName = PutBucketAcl) || ($.eventName = PutBucketPolicy) || "
-	  "($.eventName = PutBucketCors) || ($.eventName = PutBucketLifecycle) || ($.eventName = PutBucketReplication) || "
-	  "($.eventName = DeleteBucketPolicy) || ($.eventName = DeleteBucketCors) || ($.eventName = DeleteBucketLifecycle) || "
-	  "($.eventName = DeleteBucketReplication)) }",
+	  "($.eventName = DeleteBucketReplication)) }"),
 	  NULL, "s3_bucket_policy_changes_metric", "CISBenchmark", ALARM },
 	{ "CIS-4.9", "cis-config-changes", "AWS Config configuration changes",
-	  "{ ($.eventSource = config.amazonaws.com) && (($.eventName=StopConfigurationRecorder)||"
-	  "($.eventName=DeleteDeliveryChannel) ||($.eventName=PutDeliveryChannel)||($.eventName=PutConfigurationRecorder)) }",
-	  "{ ($.eventSource = config.amazonaws.com) && (($.eventName=StopConfigurationRecorder)||"
-	  "($.eventName=DeleteDeliveryChannel) ||($.eventName=PutDeliveryChannel)||($.eventName=PutConfigurationRecorder)) }",
+	  SAME("{ ($.eventSource = config.amazonaws.com) && (($.eventName=StopConfigurationRecorder)||"
+	  "($.eventName=DeleteDeliveryChannel) ||($.eventName=PutDeliveryChannel)||($.eventName=PutConfigurationRecorder)) }"),
 	  NULL, "aws_config_changes_metric", "CISBenchmark", ALARM },
 	{ "CIS-4.10", "cis-security-group-changes", "Security group changes",
-	  "{ ($.eventName = AuthorizeSecurityGroupIngress) || ($.eventName = AuthorizeSecurityGroupEgress) || "
+	  SAME("{ ($.eventName = AuthorizeSecurityGroupIngress) || ($.eventName = AuthorizeSecurityGroupEgress) || "
 	  "($.eventName = RevokeSecurityGroupIngress) || ($.eventName = RevokeSecurityGroupEgress) || "
-	  "($.eventName = CreateSecurityGroup) || ($.eventName = DeleteSecurityGroup) }",
-	  "{ ($.eventName = AuthorizeSecurityGroupIngress) || ($.eventName = AuthorizeSecurityGroupEgress) || "
-	  "($.eventName = RevokeSecurityGroupIngress) || ($.eventName = RevokeSecurityGroupEgress) || "
-	  "($.eventName = CreateSecurityGroup) || ($.eventName = DeleteSecurityGroup) }",
+	  "($.eventName = CreateSecurityGroup) || ($.eventName = DeleteSecurityGroup) }"),
 	  NULL, "security_group_changes_metric", "CISBenchmark", ALARM },
 	{ "CIS-4.11", "cis-nacl-changes", "Network Access Control List (NACL) changes",
-	  "{ ($.eventName = CreateNetworkAcl) || ($.eventName = CreateNetworkAclEntry) || ($.eventName = DeleteNetworkAcl) || "
+	  SAME("{ ($.eventName = CreateNetworkAcl) || ($.eventName = CreateNetworkAclEntry) || ($.eventName = DeleteNetworkAcl) || "
 	  "($.eventName = DeleteNetworkAclEntry) || ($.eventName = ReplaceNetworkAclEntry) || "
-	  "($.eventName = ReplaceNetworkAclAssociation) }",
-	  "{ ($.eventName = CreateNetworkAcl) || ($.eventName = CreateNetworkAclEntry) || ($.eventName = DeleteNetworkAcl) || "
-	  "($.eventName = DeleteNetworkAclEntry) || ($.eventName = ReplaceNetworkAclEntry) || "
-	  "($.eventName = ReplaceNetworkAclAssociation) }",
+	  "($.eventName = ReplaceNetworkAclAssociation) }"),
 	  NULL, "nacl_changes_metric", "CISBenchmark", ALARM },
 	{ "CIS-4.12", "cis-network-gateway-changes", "Changes to network gateways",
-	  "{ ($.eventName = CreateCustomerGateway) || ($.eventName = DeleteCustomerGateway) || "
+	  SAME("{ ($.eventName = CreateCustomerGateway) || ($.eventName = DeleteCustomerGateway) || "
 	  "($.eventName = AttachInternetGateway) || ($.eventName = CreateInternetGateway) || "
-	  "($.eventName = DeleteInternetGateway) || ($.eventName = DetachInternetGateway) }",
-	  "{ ($.eventName = CreateCustomerGateway) || ($.eventName = DeleteCustomerGateway) || "
-	  "($.eventName = AttachInternetGateway) || ($.eventName = CreateInternetGateway) || "
-	  "($.eventName = DeleteInternetGateway) || ($.eventName = DetachInternetGateway) }",
+	  "($.eventName = DeleteInternetGateway) || ($.eventName = DetachInternetGateway) }"),
 	  NULL, "network_gw_changes_metric", "CISBenchmark", ALARM },
 	{ "CIS-4.13", "cis-route-table-changes", "Route table changes",
-	  "{ ($.eventName = CreateRoute) || ($.eventName = CreateRouteTable) || ($.eventName = ReplaceRoute) || "
+	  SAME("{ ($.eventName = CreateRoute) || ($.eventName = CreateRouteTable) || ($.eventName = ReplaceRoute) || "
 	  "($.eventName = ReplaceRouteTableAssociation) || ($.eventName = DeleteRouteTable) || "
-	  "($.eventName = DeleteRoute) || ($.eventName = DisassociateRouteTable) }",
-	  "{ ($.eventName = CreateRoute) || ($.eventName = CreateRouteTable) || ($.eventName = ReplaceRoute) || "
-	  "($.eventName = ReplaceRouteTableAssociation) || ($.eventName = DeleteRouteTable) || "
-	  "($.eventName = DeleteRoute) || ($.eventName = DisassociateRouteTable) }",
+	  "($.eventName = DeleteRoute) || ($.eventName = DisassociateRouteTable) }"),
 	  NULL, "route_table_changes_metric", "CISBenchmark", ALARM },
 	{ "CIS-4.14", "cis-vpc-changes", "VPC changes",
-	  "{ ($.eventName = CreateVpc) || ($.eventName = DeleteVpc) || ($.eventName = ModifyVpcAttribute) || "
+	  SAME("{ ($.eventName = CreateVpc) || ($.eventName = DeleteVpc) || ($.eventName = ModifyVpcAttribute) || "
 	  "($.eventName = AcceptVpcPeeringConnection) || ($.eventName = CreateVpcPeeringConnection) || "
 	  "($.eventName = DeleteVpcPeeringConnection) || ($.eventName = RejectVpcPeeringConnection) || "
 	  "($.eventName = AttachClassicLinkVpc) || ($.eventName = DetachClassicLinkVpc) || "
-	  "($.eventName = DisableVpcClassicLink) || ($.eventName = EnableVpcClassicLink) }",
-	  "{ ($.eventName = CreateVpc) || ($.eventName = DeleteVpc) || ($.eventName = ModifyVpcAttribute) || "
-	  "($.eventName = AcceptVpcPeeringConnection) || ($.eventName = CreateVpcPeeringConnection) || "
-	  "($.eventName = DeleteVpcPeeringConnection) || ($.eventName = RejectVpcPeeringConnection) || "
-	  "($.eventName = AttachClassicLinkVpc) || ($.eventName = DetachClassicLinkVpc) || "
-	  "($.eventName = DisableVpcClassicLink) || ($.eventName = EnableVpcClassicLink) }",
+	  "($.eventName = DisableVpcClassicLink) || ($.eventName = EnableVpcClassicLink) }"),
 	  NULL, "vpc_changes_metric", "CISBenchmark", ALARM },
 	{ "CIS-4.15", "cis-organizations-changes", "AWS Organizations changes",
-	  "{ ($.eventSource = organizations.amazonaws.com) && (($.eventName = \"AcceptHandshake\") || "
+	  SAME("{ ($.eventSource = organizations.amazonaws.com) && (($.eventName = \"AcceptHandshake\") || "
 	  "($.eventName = \"AttachPolicy\") || ($.eventName = \"CreateAccount\") || ($.eventName = \"CreateOrganizationalUnit\") || "
 	  "($.eventName = \"CreatePolicy\") || ($.eventName = \"DeclineHandshake\") || ($.eventName = \"DeleteOrganization\") || "
 	  "($.eventName = \"DeleteOrganizationalUnit\") || ($.eventName = \"DeletePolicy\") || ($.eventName = \"DetachPolicy\") || "
 	  "($.eventName = \"DisablePolicyType\") || ($.eventName = \"EnablePolicyType\") || "
 	  "($.eventName = \"InviteAccountToOrganization\") || ($.eventName = \"LeaveOrganization\") || "
 	  "($.eventName = \"MoveAccount\") || ($.eventName = \"RemoveAccountFromOrganization\") || "
-	  "($.eventName = \"UpdatePolicy\") || ($.eventName = \"UpdateOrganizationalUnit\")) }",
-	  "{ ($.eventSource = organizations.amazonaws.com) && (($.eventName = \"AcceptHandshake\") || "
-	  "($.eventName = \"AttachPolicy\") || ($.eventName = \"CreateAccount\") || ($.eventName = \"CreateOrganizationalUnit\") || "
-	  "($.eventName = \"CreatePolicy\") || ($.eventName = \"DeclineHandshake\") || ($.eventName = \"DeleteOrganization\") || "
-	  "($.eventName = \"DeleteOrganizationalUnit\") || ($.eventName = \"DeletePolicy\") || ($.eventName = \"DetachPolicy\") || "
-	  "($.eventName = \"DisablePolicyType\") || ($.eventName = \"EnablePolicyType\") || "
-	  "($.eventName = \"InviteAccountToOrganization\") || ($.eventName = \"LeaveOrganization\") || "
-	  "($.eventName = \"MoveAccount\") || ($.eventName = \"RemoveAccountFromOrganization\") || "
-	  "($.eventName = \"UpdatePolicy\") || ($.eventName = \"UpdateOrganizationalUnit\")) }",
+	  "($.eventName = \"UpdatePolicy\") || ($.eventName = \"UpdateOrganizationalUnit\")) }"),
 	  NULL, "organizations_changes_metric", "CISBenchmark", ALARM },
 };
 

@@ -394,6 +394,21 @@ static int in_window(const struct tw_alarm_notice *nt, int64_t t)
 	return (nt->eval_from_ms || nt->eval_to_ms) && t >= nt->eval_from_ms && t <= nt->eval_to_ms;
 }
 
+/* The kind of contributor i ("" when it has none): the text and HTML bodies group by it. */
+static const char *contrib_kind(const struct tw_notice_contrib *c, size_t i)
+{
+	return c[i].kind ? c[i].kind : "";
+}
+
+/* 1 when a contributor before i has the kind of contributor i (its group is already written). */
+static int kind_seen(const struct tw_notice_contrib *c, size_t i)
+{
+	for (size_t j = 0; j < i; j++)
+		if (!strcmp(contrib_kind(c, j), contrib_kind(c, i)))
+			return 1;
+	return 0;
+}
+
 #define MAX_TEXT_POINTS 15 /* datapoints listed in the text (the most recent) */
 
 /* Cell text of column col for record r (plain text); number cells are formatted into tmp. */
@@ -524,17 +539,15 @@ static void text_body(struct out *o, const struct tw_alarm_notice *nt)
 		}
 		/* Groups in order of first appearance of their kind. */
 		for (i = 0; i < nc; i++) {
-			const char *k = nt->contribs[i].kind ? nt->contribs[i].kind : "";
-			size_t j, seen = 0;
-			for (j = 0; j < i && !seen; j++)
-				seen = strcmp(nt->contribs[j].kind ? nt->contribs[j].kind : "", k) == 0;
-			if (seen)
+			const char *k = contrib_kind(nt->contribs, i);
+			size_t j;
+			if (kind_seen(nt->contribs, i))
 				continue;
 			os(o, "  ");
 			put_clean(o, has(k) ? k : "Other", 0, 0);
 			os(o, "\n");
 			for (j = i; j < nc; j++) {
-				if (strcmp(nt->contribs[j].kind ? nt->contribs[j].kind : "", k) != 0)
+				if (strcmp(contrib_kind(nt->contribs, j), k) != 0)
 					continue;
 				os(o, "    ");
 				size_t l = put_clean(o, nt->contribs[j].value, 0, CONTRIB_MAX);
@@ -725,17 +738,15 @@ enum tw_rc tw_email_render_html(const struct tw_alarm_notice *nt, const char *ci
 		size_t nc = nt->n_contribs < TW_NOTICE_MAX_CONTRIBS ? nt->n_contribs : TW_NOTICE_MAX_CONTRIBS;
 		os(o, H2 "Top contributors</h2>\n<table cellpadding=\"0\" cellspacing=\"0\" style=\"border-collapse:collapse\">\n");
 		for (i = 0; i < nc; i++) {
-			const char *k = nt->contribs[i].kind ? nt->contribs[i].kind : "";
-			size_t j, seen = 0;
-			for (j = 0; j < i && !seen; j++)
-				seen = strcmp(nt->contribs[j].kind ? nt->contribs[j].kind : "", k) == 0;
-			if (seen)
+			const char *k = contrib_kind(nt->contribs, i);
+			size_t j;
+			if (kind_seen(nt->contribs, i))
 				continue;
 			os(o, "<tr><th colspan=\"2\" " TH ">");
 			put_clean(o, has(k) ? k : "Other", 1, 0);
 			os(o, "</th></tr>\n");
 			for (j = i; j < nc; j++) {
-				if (strcmp(nt->contribs[j].kind ? nt->contribs[j].kind : "", k) != 0)
+				if (strcmp(contrib_kind(nt->contribs, j), k) != 0)
 					continue;
 				os(o, "<tr><td " TDM ">");
 				put_clean(o, nt->contribs[j].value, 1, 0);

@@ -20,17 +20,6 @@ static size_t discard_cb(char *p, size_t size, size_t nmemb, void *ctx)
 	return *seen > (1u << 20) ? 0 : size * nmemb;
 }
 
-static int progress_cb(void *ctx, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
-{
-	const volatile int *stop = ctx;
-
-	(void)a;
-	(void)b;
-	(void)c;
-	(void)d;
-	return *stop ? 1 : 0;
-}
-
 /* Appends "name: value" ("name:" alone when value is NULL: libcurl then sends no such header). */
 static struct curl_slist *add(struct curl_slist *l, int *bad, const char *name, const char *v)
 {
@@ -94,13 +83,7 @@ enum tw_notify_outcome tw_notify_http_deliver(struct tw_notify_attempt *a)
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard_cb);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &seen);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, ebuf);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)s->c.connect_timeout_ms);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)s->c.timeout_ms);
-	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, progress_cb);
-	curl_easy_setopt(c, CURLOPT_XFERINFODATA, (void *)a->stop);
+	tw_notify_curl_common(c, a, ebuf);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, s->c.proto == TW_NOTIFY_HTTP ? "http" : "https");
 	if (h->ca_file)
 		curl_easy_setopt(c, CURLOPT_CAINFO, h->ca_file);

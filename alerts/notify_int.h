@@ -80,6 +80,10 @@ enum tw_rc tw_notify_sns_build(const struct tw_notify_m *m, char **out, size_t *
 void tw_notify_iso_ms(int64_t ms, char *out);
 /* Initialises libcurl once per process (thread-safe). */
 void tw_notify_curl_init(void);
+/* Sets on the easy handle c (a CURL *) what the libcurl senders share: no signals, ebuf
+ * (CURL_ERROR_SIZE bytes) for libcurl's message, a's subscription's connect and total timeouts,
+ * and an abort once *a->stop becomes 1. */
+void tw_notify_curl_common(void *c, const struct tw_notify_attempt *a, char *ebuf);
 
 /* ---- the outbox log (notify_outbox.c) ----------------------------------------------------------- */
 

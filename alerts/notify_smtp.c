@@ -26,6 +26,30 @@ void tw_notify_curl_init(void)
 	pthread_once(&curl_once, curl_init_once);
 }
 
+static int progress_cb(void *ctx, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
+{
+	const volatile int *stop = ctx;
+
+	(void)a;
+	(void)b;
+	(void)c;
+	(void)d;
+	return *stop ? 1 : 0;
+}
+
+void tw_notify_curl_common(void *c, const struct tw_notify_attempt *a, char *ebuf)
+{
+	const struct tw_notify_s *s = a->s;
+
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, ebuf);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)s->c.connect_timeout_ms);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)s->c.timeout_ms);
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, progress_cb);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, (void *)a->stop);
+}
+
 /* ---- building the mail -------------------------------------------------------------------------- */
 
 static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -225,17 +249,6 @@ static size_t read_cb(char *dst, size_t size, size_t nmemb, void *ctx)
 	return k;
 }
 
-static int progress_cb(void *ctx, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
-{
-	const volatile int *stop = ctx;
-
-	(void)a;
-	(void)b;
-	(void)c;
-	(void)d;
-	return *stop ? 1 : 0;
-}
-
 enum tw_notify_outcome tw_notify_smtp_deliver(struct tw_notify_attempt *a)
 {
 	const struct tw_notify_s *s = a->s;
@@ -283,13 +296,7 @@ enum tw_notify_outcome tw_notify_smtp_deliver(struct tw_notify_attempt *a)
 	curl_easy_setopt(c, CURLOPT_READFUNCTION, read_cb);
 	curl_easy_setopt(c, CURLOPT_READDATA, &rd);
 	curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)mail.n);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, ebuf);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)s->c.connect_timeout_ms);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)s->c.timeout_ms);
-	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, progress_cb);
-	curl_easy_setopt(c, CURLOPT_XFERINFODATA, (void *)a->stop);
+	tw_notify_curl_common(c, a, ebuf);
 	if (!strncmp(sm->url, "smtps://", 8))
 		curl_easy_setopt(c, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
 	else if (sm->starttls == TW_NOTIFY_STARTTLS_REQUIRED)

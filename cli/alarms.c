@@ -149,10 +149,8 @@ static int parse_opts(const char *cmd, int argc, char **argv, struct cliopts *o)
 			o->dir = o->store_dir;
 			break;
 		case 'f':
-			if (!strcmp(optarg, "json"))
-				o->json = 1;
-			else if (strcmp(optarg, "table"))
-				return tw_cli_usage_error(cmd, "--format: expected table or json, got '%s'", optarg);
+			if (tw_cli_format_opt(cmd, optarg, &o->json))
+				return TW_EXIT_USAGE;
 			break;
 		case 'n':
 			if (tw_duration_parse(optarg, &o->since_ms, &err) || o->since_ms <= 0)
@@ -203,6 +201,43 @@ static int parse_opts(const char *cmd, int argc, char **argv, struct cliopts *o)
 }
 
 /* Column widths: at least the header, at most cap. */
+/* The start `alarms` and `silence` share: --help first (before the state directory is checked),
+ * the options, then the action word. Returns the action, or NULL when the command is done with
+ * *ret its exit code (after --help, or a usage or directory error); actions lists them for the
+ * message. */
+static const char *parse_action(const char *cmd, int argc, char **argv, struct cliopts *o, void (*usage)(FILE *),
+				const char *actions, int *ret)
+{
+	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		usage(stdout);
+		*ret = TW_EXIT_OK;
+		return NULL;
+	}
+	if ((*ret = parse_opts(cmd, argc, argv, o)) || o->help) {
+		if (o->help) {
+			usage(stdout);
+			*ret = TW_EXIT_OK;
+		}
+		return NULL;
+	}
+	if (optind >= argc) {
+		*ret = tw_cli_usage_error(cmd, "expected an action: %s", actions);
+		return NULL;
+	}
+	return argv[optind];
+}
+
+/* Prints j as one compact JSON line (keys in insertion order) and frees it. */
+static void put_json_line(json_t *j)
+{
+	char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+
+	json_decref(j);
+	if (s)
+		printf("%s\n", s);
+	free(s);
+}
+
 static int width(int cur, const char *s, int cap)
 {
 	int l = (int)strlen(s);
@@ -235,7 +270,6 @@ static int do_list(const struct cliopts *o)
 		char t[TW_TIME_BUFSZ];
 		if (o->json) {
 			json_t *j = json_object();
-			char *s;
 			tw_time_format(v[i].since_ms, t);
 			json_object_set_new(j, "name", json_string(v[i].name));
 			json_object_set_new(j, "state", json_string(tw_alarm_state_str(v[i].state)));
@@ -243,11 +277,7 @@ static int do_list(const struct cliopts *o)
 			json_object_set_new(j, "reason", json_string(v[i].reason));
 			json_object_set_new(j, "reason_data", v[i].reason_data[0] ? json_loads(v[i].reason_data, 0, NULL) : json_null());
 			json_object_set_new(j, "composite", json_boolean(v[i].composite));
-			s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
-			json_decref(j);
-			if (s)
-				printf("%s\n", s);
-			free(s);
+			put_json_line(j);
 			continue;
 		}
 		short_time(v[i].since_ms, t);
@@ -351,18 +381,8 @@ int tw_cli_alarms(int argc, char **argv)
 	const char *action;
 	int rc;
 
-	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-		alarms_usage(stdout);
-		return TW_EXIT_OK;
-	}
-	if ((rc = parse_opts("alarms", argc, argv, &o)) || o.help) {
-		if (o.help)
-			alarms_usage(stdout);
-		return o.help ? TW_EXIT_OK : rc;
-	}
-	if (optind >= argc)
-		return tw_cli_usage_error("alarms", "expected an action: list, history or set-state");
-	action = argv[optind];
+	if (!(action = parse_action("alarms", argc, argv, &o, alarms_usage, "list, history or set-state", &rc)))
+		return rc;
 	if (!strcmp(action, "list")) {
 		if (argc - optind != 1)
 			return tw_cli_usage_error("alarms", "list takes no arguments");
@@ -404,7 +424,6 @@ static int silence_list(const struct cliopts *o)
 			off += (size_t)snprintf(ms + off, sizeof ms - off, "%s%s", k ? "," : "", v[i].matchers[k]);
 		if (o->json) {
 			json_t *j = json_object(), *arr = json_array();
-			char *s;
 			for (k = 0; k < v[i].nmatchers; k++)
 				json_array_append_new(arr, json_string(v[i].matchers[k]));
 			tw_time_format(v[i].starts_ms, a);
@@ -416,11 +435,7 @@ static int silence_list(const struct cliopts *o)
 			json_object_set_new(j, "ends", json_string(b));
 			json_object_set_new(j, "creator", json_string(v[i].creator));
 			json_object_set_new(j, "comment", json_string(v[i].comment));
-			s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
-			json_decref(j);
-			if (s)
-				printf("%s\n", s);
-			free(s);
+			put_json_line(j);
 			continue;
 		}
 		short_time(v[i].starts_ms, a);
@@ -438,18 +453,8 @@ int tw_cli_silence(int argc, char **argv)
 	struct tw_err err;
 	int rc;
 
-	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-		silence_usage(stdout);
-		return TW_EXIT_OK;
-	}
-	if ((rc = parse_opts("silence", argc, argv, &o)) || o.help) {
-		if (o.help)
-			silence_usage(stdout);
-		return o.help ? TW_EXIT_OK : rc;
-	}
-	if (optind >= argc)
-		return tw_cli_usage_error("silence", "expected an action: add, list or expire");
-	action = argv[optind];
+	if (!(action = parse_action("silence", argc, argv, &o, silence_usage, "add, list or expire", &rc)))
+		return rc;
 	if (!strcmp(action, "add")) {
 		int64_t now = now_ms(), start = now;
 		char id[24];

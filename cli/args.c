@@ -7,40 +7,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 
 #include "cli/cli.h"
+#include "core/config.h"
 #include "core/time.h"
 
 int tw_cli_parse_size(const char *s, uint64_t max, uint64_t *out)
 {
-	uint64_t v = 0, mult = 1;
-	const char *p = s;
+	uint64_t v;
 
-	if (*p < '0' || *p > '9')
+	if (tw_config_size_parse(s, &v) || v > max)
 		return -1;
-	while (*p >= '0' && *p <= '9') {
-		if (v > (UINT64_MAX - 9) / 10)
-			return -1;
-		v = v * 10 + (uint64_t)(*p++ - '0');
-	}
-	switch (*p) {
-	case '\0': break;
-	case 'k': case 'K': mult = 1ull << 10; p++; break;
-	case 'm': case 'M': mult = 1ull << 20; p++; break;
-	case 'g': case 'G': mult = 1ull << 30; p++; break;
-	case 't': case 'T': mult = 1ull << 40; p++; break;
-	case 'b': case 'B': break;
-	default: return -1;
-	}
-	/* Optional "B" or "iB" after a suffix (64KB, 64KiB), or a lone "B" (512B). */
-	if (*p && strcasecmp(p, "b") && !(mult > 1 && !strcasecmp(p, "ib")))
-		return -1;
-	if (v > UINT64_MAX / mult || v * mult > max)
-		return -1;
-	*out = v * mult;
+	*out = v;
 	return 0;
 }
 
@@ -89,6 +69,15 @@ int tw_cli_getopt_error(const char *cmd, int c, char **argv)
 	if (is_long)
 		return tw_cli_usage_error(cmd, "unknown option '%.*s'", len, arg);
 	return tw_cli_usage_error(cmd, "unknown option '-%c'", optopt);
+}
+
+int tw_cli_format_opt(const char *cmd, const char *arg, int *json)
+{
+	if (!strcmp(arg, "json"))
+		*json = 1;
+	else if (strcmp(arg, "table"))
+		return tw_cli_usage_error(cmd, "--format: expected table or json, got '%s'", arg);
+	return 0;
 }
 
 double tw_cli_now(void)

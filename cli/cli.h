@@ -122,6 +122,9 @@ int tw_cli_parse_uint(const char *s, unsigned min, unsigned max, unsigned *out);
 int tw_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Reports a getopt_long failure ('?' or ':') for argv of command cmd; returns TW_EXIT_USAGE. */
 int tw_cli_getopt_error(const char *cmd, int c, char **argv);
+/* --format table|json: sets *json to 1 for json (leaves it for table). Returns 0, or prints the
+ * usage error and returns TW_EXIT_USAGE. */
+int tw_cli_format_opt(const char *cmd, const char *arg, int *json);
 /* The input options decode and ingest share: 't' --threads, 'R' --max-record, 'I' --max-inflated.
  * Returns 0 when c was one of them and its value is good, TW_EXIT_USAGE (message printed) when
  * the value is bad, -1 when c is not one of them. */
@@ -224,6 +227,11 @@ enum tw_rc tw_cli_rejects_add(struct tw_cli_rejects *r, const struct tw_reject *
 void tw_cli_rejects_report_hidden(const struct tw_cli_rejects *r);
 /* Closes the quarantine file; -1 if anything could not be written (already reported if at close). */
 int tw_cli_rejects_close(struct tw_cli_rejects *r);
+/* The exit code of a run of tw_ingest_paths that returned rc (err its message), printing that
+ * message: TW_ENOMEM is TW_EXIT_FAIL; another failure (a path the source could not read, named
+ * by the message; the others were read) is TW_EXIT_PARTIAL; TW_OK is TW_EXIT_PARTIAL when
+ * partial (records quarantined, paths unreadable...), else TW_EXIT_OK. */
+int tw_cli_inputs_exit(enum tw_rc rc, const struct tw_err *err, int partial);
 
 
 /* ---- query.c: `trailwatch query`, `who`, `what` ----------------------------------------------- */

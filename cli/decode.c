@@ -93,14 +93,6 @@ static void usage(FILE *f)
 	      f);
 }
 
-static uint64_t total_events(const struct tw_ingest_stats *st)
-{
-	uint64_t n = 0;
-	for (int k = 1; k <= TW_KIND_MAX; k++)
-		n += st->events[k];
-	return n;
-}
-
 static enum tw_rc stop_with(struct decode_ctx *ctx, enum stop why, struct tw_err *err)
 {
 	ctx->stop = why;
@@ -146,14 +138,14 @@ static void on_progress(void *vctx, const struct tw_ingest_stats *st, const char
 
 	(void)current;
 	pthread_mutex_lock(&ctx->mu);
-	tw_cli_progress_update(&ctx->pg, st->files, total_events(st), st->bytes_in, 0);
+	tw_cli_progress_update(&ctx->pg, st->files, tw_ingest_stats_events(st), st->bytes_in, 0);
 	pthread_mutex_unlock(&ctx->mu);
 }
 
 static void print_summary(const struct decode_ctx *ctx, const struct tw_ingest_stats *st, double secs)
 {
 	char a[32], b[32], c[32], d[32], e[32];
-	uint64_t events = total_events(st);
+	uint64_t events = tw_ingest_stats_events(st);
 
 	fprintf(stderr, "trailwatch decode: %llu files, %s read (%s decoded) in %.2f s\n",
 		(unsigned long long)st->files, tw_cli_fmt_bytes(st->bytes_in, a, sizeof a),
@@ -313,18 +305,7 @@ int tw_cli_decode(int argc, char **argv)
 		ex = TW_EXIT_FAIL;
 		break;
 	case STOP_NONE:
-		if (rc == TW_ENOMEM) {
-			fprintf(stderr, "trailwatch: %s\n", err.msg);
-			ex = TW_EXIT_FAIL;
-		} else if (rc != TW_OK) {
-			/* A path the source could not read (its message names it); the others were decoded. */
-			fputs("trailwatch: ", stderr);
-			tw_cli_put_clean(err.msg, strlen(err.msg));
-			fputc('\n', stderr);
-			ex = TW_EXIT_PARTIAL;
-		} else if (st.quarantined || ctx.rej.n || bad_paths) {
-			ex = TW_EXIT_PARTIAL;
-		}
+		ex = tw_cli_inputs_exit(rc, &err, st.quarantined || ctx.rej.n || bad_paths);
 		break;
 	}
 	tw_cli_rejects_report_hidden(&ctx.rej);

@@ -217,17 +217,7 @@ static int filter_test(int argc, char **argv)
 	default:
 		break;
 	}
-	if (rc == TW_ENOMEM) {
-		fprintf(stderr, "trailwatch: %s\n", err.msg);
-		ex = TW_EXIT_FAIL;
-	} else if (rc != TW_OK) {
-		fputs("trailwatch: ", stderr);
-		tw_cli_put_clean(err.msg, strlen(err.msg));
-		fputc('\n', stderr);
-		ex = TW_EXIT_PARTIAL;
-	} else if (st.quarantined || ctx.rejects || bad) {
-		ex = TW_EXIT_PARTIAL;
-	}
+	ex = tw_cli_inputs_exit(rc, &err, st.quarantined || ctx.rejects || bad);
 	if (ctx.rejects > 20)
 		fprintf(stderr, "trailwatch: %llu more rejected records not shown\n",
 			(unsigned long long)(ctx.rejects - 20));

@@ -70,14 +70,6 @@ static void usage(FILE *f)
 	      f);
 }
 
-static uint64_t total_events(const struct tw_ingest_stats *st)
-{
-	uint64_t n = 0;
-	for (int k = 1; k <= TW_KIND_MAX; k++)
-		n += st->events[k];
-	return n;
-}
-
 /* ---- the store thread ----------------------------------------------------------------------
  * The calling thread of the source reads, inflates and splits the input; tw_store_append (dedup,
  * encode, WAL write, fdatasync) is as much work again. So on_batch copies the batch into a slot
@@ -375,7 +367,7 @@ static void on_progress(void *vctx, const struct tw_ingest_stats *st, const char
 {
 	struct ingest_ctx *ctx = vctx;
 	(void)current;
-	tw_cli_progress_update(&ctx->pg, st->files, total_events(st), st->bytes_in, 0);
+	tw_cli_progress_update(&ctx->pg, st->files, tw_ingest_stats_events(st), st->bytes_in, 0);
 }
 
 static void print_summary(const struct ingest_ctx *ctx, const char *dir, const struct tw_ingest_stats *st,
@@ -384,7 +376,7 @@ static void print_summary(const struct ingest_ctx *ctx, const char *dir, const s
 	char a[32], b[32], c[32], d[32];
 	struct tw_store_stats ss;
 	struct tw_err err;
-	uint64_t events = total_events(st);
+	uint64_t events = tw_ingest_stats_events(st);
 
 	fprintf(stderr, "trailwatch ingest: %llu files, %s read (%s decoded) in %.2f s\n",
 		(unsigned long long)st->files, tw_cli_fmt_bytes(st->bytes_in, a, sizeof a),
@@ -544,16 +536,8 @@ int tw_cli_ingest(int argc, char **argv)
 					"fix the cause and run the same command again (duplicates are skipped)\n",
 				dir);
 		ex = TW_EXIT_FAIL;
-	} else if (rc == TW_ENOMEM) {
-		fprintf(stderr, "trailwatch: %s\n", err.msg);
-		ex = TW_EXIT_FAIL;
-	} else if (rc != TW_OK) {
-		fputs("trailwatch: ", stderr);
-		tw_cli_put_clean(err.msg, strlen(err.msg));
-		fputc('\n', stderr);
-		ex = TW_EXIT_PARTIAL;
-	} else if (st.quarantined || bad_paths) {
-		ex = TW_EXIT_PARTIAL;
+	} else {
+		ex = tw_cli_inputs_exit(rc, &err, st.quarantined || bad_paths);
 	}
 	tw_cli_rejects_report_hidden(&ctx.rej);
 	if (!quiet)

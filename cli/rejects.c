@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* cli/rejects.c: what every command that reads inputs does with a rejected record: one line on
  * stderr naming the source, the line (or offset) and the reason (the first few, then a count), and
- * one JSON line in the quarantine file when there is one. Shared by decode and ingest. */
+ * one JSON line in the quarantine file when there is one; and the exit code of a run over inputs.
+ * Shared by decode, ingest and filter test. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -130,4 +131,20 @@ int tw_cli_rejects_close(struct tw_cli_rejects *r)
 	tw_buf_free(&r->qline);
 	pthread_mutex_destroy(&r->mu);
 	return r->failed ? -1 : rc;
+}
+
+int tw_cli_inputs_exit(enum tw_rc rc, const struct tw_err *err, int partial)
+{
+	if (rc == TW_ENOMEM) {
+		fprintf(stderr, "trailwatch: %s\n", err->msg);
+		return TW_EXIT_FAIL;
+	}
+	if (rc != TW_OK) {
+		/* A path the source could not read (its message names it); the others were read. */
+		fputs("trailwatch: ", stderr);
+		tw_cli_put_clean(err->msg, strlen(err->msg));
+		fputc('\n', stderr);
+		return TW_EXIT_PARTIAL;
+	}
+	return partial ? TW_EXIT_PARTIAL : TW_EXIT_OK;
 }

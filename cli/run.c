@@ -420,14 +420,6 @@ static int ksrc_open(struct ksrc *s, struct tw_kafka_opts *ko, struct runlog *lg
 	return TW_EXIT_OK;
 }
 
-static uint64_t total_events(const struct tw_ingest_stats *st)
-{
-	uint64_t n = 0;
-	for (int k = 1; k <= TW_KIND_MAX; k++)
-		n += st->events[k];
-	return n;
-}
-
 /* ---- status ------------------------------------------------------------------------------------- */
 
 /* One status sample: the log line and DIR/status.json (read by `trailwatch status`) say the same. */
@@ -922,7 +914,7 @@ int tw_cli_run(int argc, char **argv)
 		if (rc != TW_OK)
 			logmsg(&lg, TW_CONFIG_LOG_WARN, "sources[%zu] files: %s", i, err.msg);
 		logmsg(&lg, TW_CONFIG_LOG_INFO, "sources[%zu] files: %llu files, %llu events, %llu stored, %llu quarantined",
-		       i, (unsigned long long)st.files, (unsigned long long)total_events(&st),
+		       i, (unsigned long long)st.files, (unsigned long long)tw_ingest_stats_events(&st),
 		       (unsigned long long)(ctx.stored - before), (unsigned long long)st.quarantined);
 	}
 
@@ -1068,9 +1060,9 @@ int tw_cli_run(int argc, char **argv)
 			int log = now >= next_status;
 			uint64_t ev = 0;
 			for (size_t i = 0; i < nsrc; i++)
-				ev += total_events(&src[i].st);
+				ev += tw_ingest_stats_events(&src[i].st);
 			for (size_t i = 0; i < nfol; i++)
-				ev += total_events(&fol[i].st);
+				ev += tw_ingest_stats_events(&fol[i].st);
 			sample.events = ev;
 			sample.quarantined = ctx.rej.n;
 			sample.rate = now > t_last ? (double)(ev - ev_last) / (now - t_last) : 0;

@@ -145,10 +145,8 @@ int tw_cli_status(int argc, char **argv)
 			dir = optarg;
 			break;
 		case 'f':
-			if (!strcmp(optarg, "json"))
-				json = 1;
-			else if (strcmp(optarg, "table"))
-				return tw_cli_usage_error(CMD, "--format: expected table or json, got '%s'", optarg);
+			if (tw_cli_format_opt(CMD, optarg, &json))
+				return TW_EXIT_USAGE;
 			break;
 		case 'h':
 			usage(stdout);

@@ -168,10 +168,8 @@ int tw_cli_store(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, ":f:r:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'f':
-			if (!strcmp(optarg, "json"))
-				json = 1;
-			else if (strcmp(optarg, "table"))
-				return tw_cli_usage_error(CMD, "--format: expected table or json, got '%s'", optarg);
+			if (tw_cli_format_opt(CMD, optarg, &json))
+				return TW_EXIT_USAGE;
 			break;
 		case 'r':
 			if (tw_duration_parse(optarg, &retain_ms, &err) != TW_OK || retain_ms <= 0)

@@ -571,8 +571,7 @@ static size_t edit_distance(const char *a, const char *b)
 	return row[lb] < 9 ? row[lb] : 9;
 }
 
-/* Parses "123", "64K", "8M", "1G", "2T" (binary; also "64KB", "64KiB", "512B") into bytes. */
-static int parse_size(const char *s, uint64_t *out)
+int tw_config_size_parse(const char *s, uint64_t *out)
 {
 	uint64_t v = 0, mult = 1;
 	const char *p = s;
@@ -593,6 +592,7 @@ static int parse_size(const char *s, uint64_t *out)
 	case 'b': case 'B': break;
 	default: return -1;
 	}
+	/* Optional "B" or "iB" after a suffix (64KB, 64KiB), or a lone "B" (512B). */
 	if (*p && strcasecmp(p, "b") && !(mult > 1 && !strcasecmp(p, "ib")))
 		return -1;
 	if (v > UINT64_MAX / mult)
@@ -736,23 +736,40 @@ static enum tw_rc read_props(struct walk *w, const json_t *v, struct tw_config_p
 	return TW_OK;
 }
 
+/* The start the list fields share: the count within f->min..f->max (items names them in the
+ * message), then count zeroed elements of sz bytes into *out (left alone when count is 0). */
+static enum tw_rc list_alloc(struct walk *w, const struct field *f, size_t count, const char *items, size_t sz,
+			     void **out)
+{
+	void *m;
+
+	if (count < f->min || count > f->max)
+		return tw_err_set(w->err, TW_EPARSE, "%s: %s: expected %llu to %llu %s, got %zu", w->name, w->path,
+				  (unsigned long long)f->min, (unsigned long long)f->max, items, count);
+	if (!count)
+		return TW_OK;
+	if (!(m = calloc(count, sz)))
+		return oom(w);
+	*out = m;
+	return TW_OK;
+}
+
 static enum tw_rc read_strings(struct walk *w, const struct field *f, const json_t *v, char ***dst, size_t *n)
 {
 	size_t i;
 	json_t *x;
+	void *m = NULL;
+	enum tw_rc rc;
 
 	if (!json_is_array(v))
 		return expected(w, "an array of strings", v);
-	if (json_array_size(v) < f->min || json_array_size(v) > f->max)
-		return tw_err_set(w->err, TW_EPARSE, "%s: %s: expected %llu to %llu strings, got %zu", w->name, w->path,
-				  (unsigned long long)f->min, (unsigned long long)f->max, json_array_size(v));
-	if (!json_array_size(v))
-		return TW_OK;
-	if (!(*dst = calloc(json_array_size(v), sizeof **dst)))
-		return oom(w);
+	if ((rc = list_alloc(w, f, json_array_size(v), "strings", sizeof **dst, &m)) || !m)
+		return rc;
+	*dst = m;
 	json_array_foreach(v, i, x) {
 		size_t old = path_push(w, NULL, i);
-		enum tw_rc rc = read_string(w, x, &(*dst)[i], "a string");
+
+		rc = read_string(w, x, &(*dst)[i], "a string");
 
 		*n = i + 1;
 		if (!rc && (f->flags & FL_SELECTOR) && (strncmp((*dst)[i], "$.", 2) || !(*dst)[i][2]))
@@ -769,19 +786,14 @@ static enum tw_rc read_objects(struct walk *w, const struct field *f, const json
 {
 	size_t i;
 	json_t *x;
+	enum tw_rc rc;
 
 	if (!json_is_array(v))
 		return expected(w, "an array of objects", v);
-	if (json_array_size(v) < f->min || json_array_size(v) > f->max)
-		return tw_err_set(w->err, TW_EPARSE, "%s: %s: expected %llu to %llu entries, got %zu", w->name, w->path,
-				  (unsigned long long)f->min, (unsigned long long)f->max, json_array_size(v));
-	if (!json_array_size(v))
-		return TW_OK;
-	if (!(*dst = calloc(json_array_size(v), f->sub->size)))
-		return oom(w);
+	if ((rc = list_alloc(w, f, json_array_size(v), "entries", f->sub->size, dst)) || !json_array_size(v))
+		return rc;
 	json_array_foreach(v, i, x) {
 		size_t old = path_push(w, NULL, i);
-		enum tw_rc rc;
 
 		*n = i + 1; /* counted before walking: a half-filled element is freed too */
 		rc = walk_object(w, f->sub, x, (char *)*dst + i * f->sub->size);
@@ -797,20 +809,19 @@ static enum tw_rc read_kv(struct walk *w, const struct field *f, const json_t *v
 {
 	const char *k;
 	json_t *x;
+	void *m = NULL;
+	enum tw_rc rc;
 
 	if (!json_is_object(v))
 		return expected(w, "an object of strings", v);
-	if (json_object_size(v) < f->min || json_object_size(v) > f->max)
-		return tw_err_set(w->err, TW_EPARSE, "%s: %s: expected %llu to %llu entries, got %zu", w->name, w->path,
-				  (unsigned long long)f->min, (unsigned long long)f->max, json_object_size(v));
-	if (!json_object_size(v))
-		return TW_OK;
-	if (!(*dst = calloc(json_object_size(v), sizeof **dst)))
-		return oom(w);
+	if ((rc = list_alloc(w, f, json_object_size(v), "entries", sizeof **dst, &m)) || !m)
+		return rc;
+	*dst = m;
 	json_object_foreach((json_t *)v, k, x) {
 		size_t old = path_push(w, k, 0), kl = strlen(k);
 		char *val = NULL;
-		enum tw_rc rc = TW_OK;
+
+		rc = TW_OK;
 
 		if (!*k || strchr(k, '='))
 			rc = tw_err_set(w->err, TW_EPARSE, "%s: %s: a name must not be empty nor hold '='", w->name, w->path);
@@ -852,7 +863,7 @@ static enum tw_rc read_field(struct walk *w, const struct field *f, const json_t
 					  w->name, w->path);
 		if (!json_is_string(v))
 			return expected(w, "a size (a number of bytes or a string like \"64M\")", v);
-		if (parse_size(json_string_value(v), (uint64_t *)at))
+		if (tw_config_size_parse(json_string_value(v), (uint64_t *)at))
 			return tw_err_set(w->err, TW_EPARSE,
 					  "%s: %s: bad size \"%s\": expected a number with an optional K, M, G or T suffix",
 					  w->name, w->path, json_string_value(v));

@@ -321,4 +321,10 @@ enum tw_config_format {
 enum tw_rc tw_config_format(const struct tw_config *cfg, enum tw_config_format fmt, struct tw_buf *out,
 			    struct tw_err *err);
 
+/* Parses a size as the configuration writes it: "123", "64K", "8M", "1G", "2T" (binary
+ * multiples; also "64KB", "64KiB", "512B", case-insensitive) into bytes in *out. Returns 0, or -1
+ * (*out untouched) when s is not such a size or it does not fit in 64 bits; the caller writes the
+ * message (it knows the key or option). Also parses the command line's sizes (tw_cli_parse_size). */
+int tw_config_size_parse(const char *s, uint64_t *out);
+
 #endif

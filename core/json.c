@@ -442,65 +442,61 @@ int tw_json_arr_begin(struct tw_json *j)
 	return open_container(j, '[', "'['");
 }
 
-int tw_json_obj_next(struct tw_json *j, struct tw_str *key)
+/* Past the ',' between two members of the container that `close` ('}' or ']') ends: p is on the
+ * byte after the previous member (whitespace skipped). Returns the first byte of the next member
+ * (whitespace skipped), or NULL with the error set (no ',', or a trailing comma before close).
+ * Shared by tw_json_obj_next, tw_json_arr_next and skip_with. */
+static inline const char *member_sep(struct tw_json *j, const char *p, char close)
 {
-	const char *p, *end = j->end, *q;
+	if (*p != ',') {
+		fail_unexpected(j, p, close == '}' ? "',' or '}'" : "',' or ']'");
+		return NULL;
+	}
+	p = skip_ws(p + 1, j->end);
+	if (p < j->end && *p == close) {
+		fail(j, p, TW_EPARSE, "trailing comma before '%c'", close);
+		return NULL;
+	}
+	return p;
+}
+
+/* An object key at p (a '"' expected) and the ':' after it. Returns the first byte of the value
+ * (whitespace skipped), or NULL with the error set; *key (may be NULL) gets the key's raw text.
+ * Shared by tw_json_obj_next and skip_with. */
+static inline const char *scan_key(struct tw_json *j, const char *p, struct tw_str *key)
+{
+	const char *end = j->end, *q;
 	int esc = 0;
 
-	if (j->err.rc)
-		return -1;
-	p = skip_ws(j->p, end);
-	if (p >= end) {
-		fail_eof(j);
-		return -1;
-	}
-	if (*p == '}') {
-		if (j->depth == 0) {
-			fail(j, p, TW_EPARSE, "'}' without a matching '{'");
-			return -1;
-		}
-		j->first = 0;
-		j->depth--;
-		j->p = p + 1;
-		return 0;
-	}
-	if (!j->first) {
-		if (*p != ',') {
-			fail_unexpected(j, p, "',' or '}'");
-			return -1;
-		}
-		p = skip_ws(p + 1, end);
-		if (p < end && *p == '}') {
-			fail(j, p, TW_EPARSE, "trailing comma before '}'");
-			return -1;
-		}
-	}
-	j->first = 0;
 	if (p >= end || *p != '"') {
 		fail_unexpected(j, p, "a string key");
-		return -1;
+		return NULL;
 	}
 	q = scan_str(j, p + 1, end, &esc);
 	if (!q)
-		return -1;
-	key->p = p + 1;
-	key->n = (size_t)(q - p - 1);
+		return NULL;
+	if (key) {
+		key->p = p + 1;
+		key->n = (size_t)(q - p - 1);
+	}
 	p = q + 1;
 	/* The common case ("key":value) needs no whitespace skipping. */
 	if (p < end && *p != ':')
 		p = skip_ws(p, end);
 	if (p >= end || *p != ':') {
 		fail_unexpected(j, p, "':' after the key");
-		return -1;
+		return NULL;
 	}
 	p++;
 	if (p < end && (unsigned char)*p <= ' ')
 		p = skip_ws(p, end);
-	j->p = p;
-	return 1;
+	return p;
 }
 
-int tw_json_arr_next(struct tw_json *j)
+/* The step tw_json_obj_next and tw_json_arr_next share: consumes the container's `close` (its
+ * `open` named in the message when nothing is open) or the ',' before the next member.
+ * Returns 1 with *at on the next member, 0 when the container closed, -1 on error. */
+static inline int member_next(struct tw_json *j, char open, char close, const char **at)
 {
 	const char *p, *end = j->end;
 
@@ -511,9 +507,9 @@ int tw_json_arr_next(struct tw_json *j)
 		fail_eof(j);
 		return -1;
 	}
-	if (*p == ']') {
+	if (*p == close) {
 		if (j->depth == 0) {
-			fail(j, p, TW_EPARSE, "']' without a matching '['");
+			fail(j, p, TW_EPARSE, "'%c' without a matching '%c'", close, open);
 			return -1;
 		}
 		j->first = 0;
@@ -521,20 +517,34 @@ int tw_json_arr_next(struct tw_json *j)
 		j->p = p + 1;
 		return 0;
 	}
-	if (!j->first) {
-		if (*p != ',') {
-			fail_unexpected(j, p, "',' or ']'");
-			return -1;
-		}
-		p = skip_ws(p + 1, end);
-		if (p < end && *p == ']') {
-			fail(j, p, TW_EPARSE, "trailing comma before ']'");
-			return -1;
-		}
-	}
+	if (!j->first && !(p = member_sep(j, p, close)))
+		return -1;
 	j->first = 0;
+	*at = p;
+	return 1;
+}
+
+int tw_json_obj_next(struct tw_json *j, struct tw_str *key)
+{
+	const char *p;
+	int r = member_next(j, '{', '}', &p);
+
+	if (r <= 0)
+		return r;
+	if (!(p = scan_key(j, p, key)))
+		return -1;
 	j->p = p;
 	return 1;
+}
+
+int tw_json_arr_next(struct tw_json *j)
+{
+	const char *p;
+	int r = member_next(j, '[', ']', &p);
+
+	if (r > 0)
+		j->p = p;
+	return r;
 }
 
 /* Skips one value starting at p (whitespace already skipped). Iterative: containers push a bit on
@@ -607,15 +617,8 @@ after:
 			p++;
 			goto after;
 		}
-		if (*p != ',') {
-			fail_unexpected(j, p, "',' or '}'");
+		if (!(p = member_sep(j, p, '}')))
 			return NULL;
-		}
-		p = skip_ws(p + 1, end);
-		if (p < end && *p == '}') {
-			fail(j, p, TW_EPARSE, "trailing comma before '}'");
-			return NULL;
-		}
 		goto key;
 	}
 	if (*p == ']') {
@@ -623,34 +626,12 @@ after:
 		p++;
 		goto after;
 	}
-	if (*p != ',') {
-		fail_unexpected(j, p, "',' or ']'");
+	if (!(p = member_sep(j, p, ']')))
 		return NULL;
-	}
-	p = skip_ws(p + 1, end);
-	if (p < end && *p == ']') {
-		fail(j, p, TW_EPARSE, "trailing comma before ']'");
-		return NULL;
-	}
 	goto value;
 key:
-	if (p >= end || *p != '"') {
-		fail_unexpected(j, p, "a string key");
+	if (!(p = scan_key(j, p, NULL)))
 		return NULL;
-	}
-	p = scan_str(j, p + 1, end, &esc);
-	if (!p)
-		return NULL;
-	p++;
-	if (p < end && *p != ':')
-		p = skip_ws(p, end);
-	if (p >= end || *p != ':') {
-		fail_unexpected(j, p, "':' after the key");
-		return NULL;
-	}
-	p++;
-	if (p < end && (unsigned char)*p <= ' ')
-		p = skip_ws(p, end);
 	goto value;
 }
 

@@ -66,40 +66,6 @@ _Static_assert(TW_KIND_MAX <= 15, "kind must fit in 4 bits of the head byte");
 
 /* ---- encoding ----------------------------------------------------------------------------- */
 
-static size_t put_varint(uint8_t *dst, uint64_t v)
-{
-	size_t i = 0;
-	while (v >= 0x80) {
-		dst[i++] = (uint8_t)(v | 0x80);
-		v >>= 7;
-	}
-	dst[i++] = (uint8_t)v;
-	return i;
-}
-
-static size_t varint_len(uint64_t v)
-{
-	size_t n = 1;
-	while (v >= 0x80) {
-		v >>= 7;
-		n++;
-	}
-	return n;
-}
-
-static uint64_t zigzag(int64_t v)
-{
-	return v < 0 ? ~((uint64_t)v << 1) : (uint64_t)v << 1;
-}
-
-static int64_t unzigzag(uint64_t z)
-{
-	uint64_t u = (z >> 1) ^ (0 - (z & 1));
-	int64_t v;
-	memcpy(&v, &u, sizeof v); /* two's complement reinterpretation, no implementation-defined cast */
-	return v;
-}
-
 static enum tw_rc check_event(const struct tw_event *ev, struct tw_err *err)
 {
 	if ((int)ev->kind < 1 || (int)ev->kind > TW_KIND_MAX)
@@ -131,24 +97,24 @@ static enum tw_rc encoded_size(const struct tw_event *ev, size_t *size, struct t
 
 	if (rc)
 		return rc;
-	n = 2 + varint_len(zigzag(ev->time_ms));
+	n = 2 + tw_evcodec_varint_len(tw_evcodec_zigzag(ev->time_ms));
 	for (unsigned d = 0; d < NDISK; d++)
 		if (ev->f[disk_field[d]].n) {
 			bitmap |= (uint32_t)1 << d;
-			n += varint_len(ev->f[disk_field[d]].n) + ev->f[disk_field[d]].n;
+			n += tw_evcodec_varint_len(ev->f[disk_field[d]].n) + ev->f[disk_field[d]].n;
 		}
-	n += varint_len(bitmap);
-	n += varint_len(ev->nresources);
+	n += tw_evcodec_varint_len(bitmap);
+	n += tw_evcodec_varint_len(ev->nresources);
 	for (uint32_t i = 0; i < ev->nresources; i++)
-		n += varint_len(ev->resources[i].n) + ev->resources[i].n;
-	n += varint_len(ev->raw.n) + ev->raw.n;
+		n += tw_evcodec_varint_len(ev->resources[i].n) + ev->resources[i].n;
+	n += tw_evcodec_varint_len(ev->raw.n) + ev->raw.n;
 	*size = n;
 	return TW_OK;
 }
 
 static uint8_t *put_str(uint8_t *dst, struct tw_str s)
 {
-	dst += put_varint(dst, s.n);
+	dst += tw_evcodec_varint_put(dst, s.n);
 	if (s.n)
 		memcpy(dst, s.p, s.n);
 	return dst + s.n;
@@ -165,12 +131,12 @@ static uint8_t *write_one(uint8_t *dst, const struct tw_event *ev)
 	for (unsigned d = 0; d < NDISK; d++)
 		if (ev->f[disk_field[d]].n)
 			bitmap |= (uint32_t)1 << d;
-	dst += put_varint(dst, zigzag(ev->time_ms));
-	dst += put_varint(dst, bitmap);
+	dst += tw_evcodec_varint_put(dst, tw_evcodec_zigzag(ev->time_ms));
+	dst += tw_evcodec_varint_put(dst, bitmap);
 	for (unsigned d = 0; d < NDISK; d++)
 		if (ev->f[disk_field[d]].n)
 			dst = put_str(dst, ev->f[disk_field[d]]);
-	dst += put_varint(dst, ev->nresources);
+	dst += tw_evcodec_varint_put(dst, ev->nresources);
 	for (uint32_t i = 0; i < ev->nresources; i++)
 		dst = put_str(dst, ev->resources[i]);
 	return put_str(dst, ev->raw);
@@ -192,7 +158,7 @@ enum tw_rc tw_evcodec_encode(struct tw_buf *out, const struct tw_event *ev, stru
 static enum tw_rc encode_sel(struct tw_buf *out, const struct tw_event *ev, const uint32_t *sel,
 			     size_t n, struct tw_err *err)
 {
-	size_t total = varint_len(n), size;
+	size_t total = tw_evcodec_varint_len(n), size;
 	uint8_t *dst;
 	enum tw_rc rc;
 
@@ -208,7 +174,7 @@ static enum tw_rc encode_sel(struct tw_buf *out, const struct tw_event *ev, cons
 	if ((rc = tw_buf_reserve(out, total, err)))
 		return rc;
 	dst = (uint8_t *)out->p + out->n;
-	dst += put_varint(dst, n);
+	dst += tw_evcodec_varint_put(dst, n);
 	for (size_t i = 0; i < n; i++)
 		dst = write_one(dst, &ev[sel ? sel[i] : i]);
 	out->n = (size_t)((char *)dst - out->p);
@@ -312,7 +278,7 @@ enum tw_rc tw_evcodec_decode(const char *p, size_t n, size_t *used, struct tw_ev
 
 	if ((rc = get_varint(&c, "time", &v, err)))
 		return rc;
-	e.time_ms = unzigzag(v);
+	e.time_ms = tw_evcodec_unzigzag(v);
 	if ((rc = get_varint(&c, "field bitmap", &bitmap, err)))
 		return rc;
 	if (bitmap >> NDISK)

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "core/buf.h"
 #include "core/err.h"
@@ -38,6 +39,47 @@ enum tw_rc tw_evcodec_decode(const char *p, size_t n, size_t *used, struct tw_ev
  * Atomic like tw_evcodec_encode. ev may be NULL when n == 0. */
 enum tw_rc tw_evcodec_encode_batch(struct tw_buf *out, const struct tw_event *ev, size_t n,
 				   struct tw_err *err);
+
+/* ---- the varint and zigzag primitives (inline: the codec and the segment's columns run them per
+ * field, index/segment.c included) ----------------------------------------------------------- */
+
+/* Writes v as a minimal LEB128 varint at dst (10 bytes of room); returns the bytes written. */
+static inline size_t tw_evcodec_varint_put(uint8_t *dst, uint64_t v)
+{
+	size_t i = 0;
+	while (v >= 0x80) {
+		dst[i++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	dst[i++] = (uint8_t)v;
+	return i;
+}
+
+/* The bytes tw_evcodec_varint_put writes for v (1 to 10). */
+static inline size_t tw_evcodec_varint_len(uint64_t v)
+{
+	size_t n = 1;
+	while (v >= 0x80) {
+		v >>= 7;
+		n++;
+	}
+	return n;
+}
+
+/* Zigzag: 0,-1,1,-2,... -> 0,1,2,3,... (a small magnitude makes a short varint). */
+static inline uint64_t tw_evcodec_zigzag(int64_t v)
+{
+	return v < 0 ? ~((uint64_t)v << 1) : (uint64_t)v << 1;
+}
+
+/* The inverse of tw_evcodec_zigzag. */
+static inline int64_t tw_evcodec_unzigzag(uint64_t z)
+{
+	uint64_t u = (z >> 1) ^ (0 - (z & 1));
+	int64_t v;
+	memcpy(&v, &u, sizeof v); /* two's complement reinterpretation, no implementation-defined cast */
+	return v;
+}
 
 /* Same as tw_evcodec_encode_batch for the events ev[sel[0]], ..., ev[sel[n - 1]] in that order
  * (a subset of a batch without copying its events). sel may be NULL only when n == 0. */

@@ -104,13 +104,8 @@ static uint64_t get64(const uint8_t *p)
 static enum tw_rc put_varint(struct tw_buf *b, uint64_t v, struct tw_err *err)
 {
 	uint8_t t[10];
-	size_t n = 0;
-	do {
-		uint8_t c = v & 0x7f;
-		v >>= 7;
-		t[n++] = (uint8_t)(c | (v ? 0x80 : 0));
-	} while (v);
-	return tw_buf_append(b, t, n, err);
+
+	return tw_buf_append(b, t, tw_evcodec_varint_put(t, v), err);
 }
 
 /* Reads a minimal LEB128 varint; 0 on truncation or a non-canonical form. */
@@ -305,19 +300,6 @@ enum { FC_ABSENT = 0, FC_SAME = 1, FC_LIT = 2 };
  * the record still needs its event id put back at S_RAT - 1 (done on its first tw_seg_get). */
 enum { S_HEAD = 0, S_TLO = 1, S_THI = 2, S_F = 3, S_RAW = S_F + 2 * TW_F__COUNT, S_RES = S_RAW + 2,
        S_RAT = S_RES + 2, REC_SLOTS = S_RAT + 1 };
-
-static uint64_t zigzag(int64_t v)
-{
-	return v < 0 ? ~((uint64_t)v << 1) : (uint64_t)v << 1;
-}
-
-static int64_t unzigzag(uint64_t z)
-{
-	uint64_t u = (z >> 1) ^ (0 - (z & 1));
-	int64_t v;
-	memcpy(&v, &u, sizeof v);
-	return v;
-}
 
 /* ---- compression -------------------------------------------------------------------------- */
 
@@ -655,18 +637,6 @@ static enum tw_rc flush_block(struct tw_segw *w, struct tw_err *err)
 	return TW_OK;
 }
 
-/* Writes v as a LEB128 varint at p (10 bytes of room); returns the bytes written. */
-static size_t varint_at(uint8_t *p, uint64_t v)
-{
-	size_t n = 0;
-	while (v >= 0x80) {
-		p[n++] = (uint8_t)(v | 0x80);
-		v >>= 7;
-	}
-	p[n++] = (uint8_t)v;
-	return n;
-}
-
 /* Makes room for more bytes in b: the common case (room left) without a call. */
 static inline enum tw_rc room(struct tw_buf *b, size_t more, struct tw_err *err)
 {
@@ -679,7 +649,7 @@ static enum tw_rc put_len_bytes(struct tw_buf *b, uint64_t v, const void *p, siz
 	enum tw_rc rc = room(b, 10 + n, err);
 	if (rc)
 		return rc;
-	b->n += varint_at((uint8_t *)b->p + b->n, v);
+	b->n += tw_evcodec_varint_put((uint8_t *)b->p + b->n, v);
 	if (n)
 		memcpy(b->p + b->n, p, n);
 	b->n += n;
@@ -717,7 +687,7 @@ static enum tw_rc add_columns(struct tw_segw *w, const struct tw_event *ev, cons
 	b = &w->col[COL_TIME];
 	if ((rc = room(b, 10, err)))
 		return rc;
-	b->n += varint_at((uint8_t *)b->p + b->n, zigzag(sd));
+	b->n += tw_evcodec_varint_put((uint8_t *)b->p + b->n, tw_evcodec_zigzag(sd));
 	for (int i = 0; i < NSF; i++) {
 		struct tw_str v = ev->f[col_field[i]];
 		int ix = w->col_ix[i];
@@ -733,7 +703,7 @@ static enum tw_rc add_columns(struct tw_segw *w, const struct tw_event *ev, cons
 		}
 		if ((rc = room(b, 10 + v.n, err)))
 			return rc;
-		b->n += varint_at((uint8_t *)b->p + b->n, (uint64_t)v.n + 1);
+		b->n += tw_evcodec_varint_put((uint8_t *)b->p + b->n, (uint64_t)v.n + 1);
 		w->prev_off[i] = b->n;
 		w->prev_len[i] = v.n;
 		memcpy(b->p + b->n, v.p, v.n);
@@ -742,7 +712,7 @@ static enum tw_rc add_columns(struct tw_segw *w, const struct tw_event *ev, cons
 	b = &w->col[COL_RES];
 	if ((rc = room(b, 10, err)))
 		return rc;
-	b->n += varint_at((uint8_t *)b->p + b->n, ev->nresources);
+	b->n += tw_evcodec_varint_put((uint8_t *)b->p + b->n, ev->nresources);
 	for (uint32_t i = 0; i < ev->nresources; i++)
 		if ((rc = put_len_bytes(b, ev->resources[i].n, ev->resources[i].p, ev->resources[i].n, err)))
 			return rc;
@@ -753,8 +723,8 @@ static enum tw_rc add_columns(struct tw_segw *w, const struct tw_event *ev, cons
 	b = &w->col[COL_RAW];
 	if ((rc = room(b, 20 + raw.n, err)))
 		return rc;
-	b->n += varint_at((uint8_t *)b->p + b->n, at ? pos + 1 : 0);
-	b->n += varint_at((uint8_t *)b->p + b->n, at ? raw.n - id.n : raw.n);
+	b->n += tw_evcodec_varint_put((uint8_t *)b->p + b->n, at ? pos + 1 : 0);
+	b->n += tw_evcodec_varint_put((uint8_t *)b->p + b->n, at ? raw.n - id.n : raw.n);
 	if (at) {
 		memcpy(b->p + b->n, raw.p, pos);
 		memcpy(b->p + b->n + pos, at + id.n, raw.n - pos - id.n);
@@ -1109,40 +1079,30 @@ static enum tw_rc sort_ids(struct tw_segw *w, unsigned bits, struct tw_err *err)
 	return TW_OK;
 }
 
-static size_t varint_len(uint64_t v)
-{
-	size_t n = 1;
-	while (v >= 0x80) {
-		v >>= 7;
-		n++;
-	}
-	return n;
-}
-
 /* Writes the ascending, distinct ids[0..n) (n >= 1) into out in whichever of the POST_*
  * encodings is smallest (ties go to the lower number); *encp gets the encoding. */
 static enum tw_rc encode_list(const uint32_t *ids, uint32_t n, struct tw_buf *out, int *encp,
 			      struct tw_err *err)
 {
 	enum tw_rc rc;
-	size_t sz_delta = varint_len(ids[0]), sz_runs = 0;
+	size_t sz_delta = tw_evcodec_varint_len(ids[0]), sz_runs = 0;
 	uint32_t start = ids[0], prev_end = 0; /* current run's first id; previous run's end + 1 */
 	int first_run = 1;
 	for (uint32_t i = 1; i <= n; i++) {
 		if (i < n)
-			sz_delta += varint_len(ids[i] - ids[i - 1]);
+			sz_delta += tw_evcodec_varint_len(ids[i] - ids[i - 1]);
 		if (i < n && ids[i] == ids[i - 1] + 1)
 			continue;
 		/* the run [start, ids[i-1]] ends here */
-		sz_runs += varint_len(first_run ? start : start - prev_end - 1) +
-			   varint_len(ids[i - 1] - start);
+		sz_runs += tw_evcodec_varint_len(first_run ? start : start - prev_end - 1) +
+			   tw_evcodec_varint_len(ids[i - 1] - start);
 		prev_end = ids[i - 1] + 1;
 		first_run = 0;
 		if (i < n)
 			start = ids[i];
 	}
 	uint64_t span = (uint64_t)ids[n - 1] - ids[0] + 1;
-	size_t sz_bits = varint_len(ids[0]) + (size_t)((span + 7) / 8);
+	size_t sz_bits = tw_evcodec_varint_len(ids[0]) + (size_t)((span + 7) / 8);
 	int enc = POST_DELTA;
 	size_t best = sz_delta;
 	if (sz_runs < best)
@@ -2079,15 +2039,26 @@ bad:
 			  s->path, tw_ix_name((enum tw_ix)f), i);
 }
 
-enum tw_rc tw_seg_lookup(struct tw_seg *s, enum tw_ix f, struct tw_str value, struct tw_ids *ids,
-			 struct tw_err *err)
+/* The loaded postings section of field f: what tw_seg_lookup, tw_seg_lookup_prefix and
+ * tw_seg_values start with. TW_EINVAL when f has none, else load_postings' errors. */
+static enum tw_rc postings_of(struct tw_seg *s, enum tw_ix f, const struct rsec **out, struct tw_err *err)
 {
 	enum tw_rc rc;
 	if (!check_field(f))
 		return tw_err_set(err, TW_EINVAL, "%s: field %d has no postings", s->path, (int)f);
 	if ((rc = load_postings(s, f, err)))
 		return rc;
-	const struct rsec *r = &s->post[f];
+	*out = &s->post[f];
+	return TW_OK;
+}
+
+enum tw_rc tw_seg_lookup(struct tw_seg *s, enum tw_ix f, struct tw_str value, struct tw_ids *ids,
+			 struct tw_err *err)
+{
+	const struct rsec *r = NULL;
+	enum tw_rc rc = postings_of(s, f, &r, err);
+	if (rc)
+		return rc;
 	size_t i = dict_lower(r, value);
 	if (i == r->nvals || r->dict[i].vn != value.n ||
 	    (value.n && memcmp(r->dict[i].v, value.p, value.n) != 0))
@@ -2104,12 +2075,10 @@ static int u32_cmp(const void *a, const void *b)
 enum tw_rc tw_seg_lookup_prefix(struct tw_seg *s, enum tw_ix f, struct tw_str prefix,
 				struct tw_ids *ids, struct tw_err *err)
 {
-	enum tw_rc rc;
-	if (!check_field(f))
-		return tw_err_set(err, TW_EINVAL, "%s: field %d has no postings", s->path, (int)f);
-	if ((rc = load_postings(s, f, err)))
+	const struct rsec *r = NULL;
+	enum tw_rc rc = postings_of(s, f, &r, err);
+	if (rc)
 		return rc;
-	const struct rsec *r = &s->post[f];
 	size_t n0 = ids->n, lists = 0;
 	for (size_t i = dict_lower(r, prefix); i < r->nvals; i++) {
 		if (r->dict[i].vn < prefix.n || (prefix.n && memcmp(r->dict[i].v, prefix.p, prefix.n)))
@@ -2152,12 +2121,10 @@ enum tw_rc tw_seg_values(struct tw_seg *s, enum tw_ix f,
 			 int (*fn)(void *ctx, struct tw_str value, uint32_t count), void *ctx,
 			 struct tw_err *err)
 {
-	enum tw_rc rc;
-	if (!check_field(f))
-		return tw_err_set(err, TW_EINVAL, "%s: field %d has no postings", s->path, (int)f);
-	if ((rc = load_postings(s, f, err)))
+	const struct rsec *r = NULL;
+	enum tw_rc rc = postings_of(s, f, &r, err);
+	if (rc)
 		return rc;
-	const struct rsec *r = &s->post[f];
 	for (size_t i = 0; i < r->nvals; i++) {
 		struct tw_str v = { (const char *)r->dict[i].v, r->dict[i].vn };
 		if (fn(ctx, v, r->dict[i].count))
@@ -2259,7 +2226,7 @@ static const char *parse_fields(const struct rblk *b, const uint8_t *d, uint32_t
 			return "bad kind or readOnly";
 		if (!vget(&qt, ce[COL_TIME], &v))
 			return "time column truncated";
-		t += (uint64_t)unzigzag(v);
+		t += (uint64_t)tw_evcodec_unzigzag(v);
 		o[S_HEAD] = h;
 		o[S_TLO] = (uint32_t)t;
 		o[S_THI] = (uint32_t)(t >> 32);

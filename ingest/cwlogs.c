@@ -377,6 +377,32 @@ static enum tw_rc try_ct(struct tw_decoder *d, struct tw_str m, struct tw_event 
 	return TW_OK;
 }
 
+/* Pushes a new event for m (trimmed, in the arena) and tries m as a CloudTrail record in it
+ * (try_ct); shared by the two CloudWatch formats. Returns an error with no event left; else TW_OK
+ * with *ev the new event and *is_ct, or with *ev NULL (no event left) when m claims to be
+ * CloudTrail but does not decode: why (sizeof d->err.msg bytes) then holds the reason. */
+static enum tw_rc push_ct(struct tw_decoder *d, struct tw_str m, struct tw_event **ev, int *is_ct, char *why)
+{
+	struct tw_event *e = tw_batch_push(d->batch, &d->err);
+	enum tw_rc rc;
+	int bad;
+
+	if (!e)
+		return d->err.rc;
+	rc = try_ct(d, m, e, is_ct, &bad);
+	if (rc) {
+		tw_batch_pop(d->batch);
+		return rc;
+	}
+	if (bad) {
+		memcpy(why, d->err.msg, sizeof d->err.msg);
+		tw_batch_pop(d->batch);
+		e = NULL;
+	}
+	*ev = e;
+	return TW_OK;
+}
+
 /* S6: an EventBridge event whose detail is a CloudTrail record. */
 static enum tw_rc decode_eventbridge(struct tw_decoder *d, const struct tw_pos *pos, struct tw_str whole,
 				     struct tw_str detail, int *handled)
@@ -448,7 +474,8 @@ static enum tw_rc decode_log_event(struct tw_decoder *d, const struct tw_pos *po
 {
 	size_t off = (size_t)(el.p - whole.p);
 	struct tw_str k, id = { NULL, 0 }, ts = { NULL, 0 }, msg = { "", 0 }, m;
-	int id_esc = 0, msg_esc = 0, is_ct, bad, r;
+	int id_esc = 0, msg_esc = 0, is_ct, r;
+	char why[sizeof d->err.msg]; /* why a CloudTrail message did not decode */
 	enum tw_json_type ts_type = TW_JSON_NONE;
 	struct tw_event *ev;
 	struct tw_json j;
@@ -493,19 +520,10 @@ static enum tw_rc decode_log_event(struct tw_decoder *d, const struct tw_pos *po
 		return fatal(rc) ? rc : reject(d, pos, off, el.p, el.n, "CloudWatch log event %zu: %s", idx + 1,
 					       d->err.msg);
 
-	ev = tw_batch_push(d->batch, &d->err);
-	if (!ev)
-		return d->err.rc;
 	m = trim(msg);
-	rc = try_ct(d, m, ev, &is_ct, &bad);
-	if (rc) {
-		tw_batch_pop(d->batch);
+	if ((rc = push_ct(d, m, &ev, &is_ct, why)))
 		return rc;
-	}
-	if (bad) {
-		char why[sizeof d->err.msg];
-		memcpy(why, d->err.msg, sizeof why);
-		tw_batch_pop(d->batch);
+	if (!ev) {
 		return reject(d, pos, off, el.p, el.n, "CloudWatch log event %zu (id %.*s)%s%.*s: "
 			      "CloudTrail message does not decode: %s", idx + 1,
 			      (int)(id.n > 64 ? 64 : id.n), id.p ? id.p : "", meta->group.n ? " of log group " : "",
@@ -702,7 +720,8 @@ enum tw_rc tw_cw_decode_export_line(struct tw_decoder *d, const char *p, size_t 
 	int64_t ms;
 	struct tw_event *ev;
 	struct tw_err terr;
-	int is_ct, bad;
+	int is_ct;
+	char why[sizeof d->err.msg]; /* why a CloudTrail message did not decode */
 	enum tw_rc rc;
 
 	*handled = 0;
@@ -720,18 +739,9 @@ enum tw_rc tw_cw_decode_export_line(struct tw_decoder *d, const char *p, size_t 
 	m.p = line.p + tn + (tn < line.n); /* one separator */
 	m.n = line.n - tn - (tn < line.n);
 
-	ev = tw_batch_push(d->batch, &d->err);
-	if (!ev)
-		return d->err.rc;
-	rc = try_ct(d, trim(m), ev, &is_ct, &bad);
-	if (rc) {
-		tw_batch_pop(d->batch);
+	if ((rc = push_ct(d, trim(m), &ev, &is_ct, why)))
 		return rc;
-	}
-	if (bad) {
-		char why[sizeof d->err.msg];
-		memcpy(why, d->err.msg, sizeof why);
-		tw_batch_pop(d->batch);
+	if (!ev) {
 		return reject(d, pos, 0, line.p, line.n, "CloudWatch Logs export line: CloudTrail message does "
 			      "not decode: %s", why);
 	}

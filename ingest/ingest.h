@@ -40,6 +40,9 @@ struct tw_ingest_stats {
 	uint64_t quarantined;             /* rejects handed to the sink */
 };
 
+/* Events delivered, all kinds together (the sum of st->events). */
+uint64_t tw_ingest_stats_events(const struct tw_ingest_stats *st);
+
 /* Optional hooks around a run. */
 struct tw_ingest_hooks {
 	/* Called with the raw bytes of each CloudTrail digest file found (to keep for verification). */

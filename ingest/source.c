@@ -59,6 +59,14 @@ void tw_ingest_limits_default(struct tw_ingest_limits *lim)
 	lim->regular_only = 0;
 }
 
+uint64_t tw_ingest_stats_events(const struct tw_ingest_stats *st)
+{
+	uint64_t n = 0;
+	for (int k = 1; k <= TW_KIND_MAX; k++)
+		n += st->events[k];
+	return n;
+}
+
 void tw_ingest_limits_fill(struct tw_ingest_limits *out, const struct tw_ingest_limits *lim)
 {
 	struct tw_ingest_limits def;

@@ -555,16 +555,20 @@ static struct qnode *parse_unary(struct ps *p, const char *after)
 	return NULL;
 }
 
-static struct qnode *parse_and(struct ps *p, const char *after)
+/* A left-associative chain `operand (word operand)*` joined into `kind` nodes: 'and' over
+ * parse_unary, 'or' over parse_and. For the messages, after names what came before the first
+ * operand and quoted (the word in quotes) what came before each later one. */
+static struct qnode *parse_chain(struct ps *p, const char *after, const char *word, const char *quoted, enum qn kind,
+				 struct qnode *(*operand)(struct ps *, const char *))
 {
-	struct qnode *a = parse_unary(p, after);
-	while (a && kw(p, "and")) {
+	struct qnode *a = operand(p, after);
+	while (a && kw(p, word)) {
 		size_t off = cur(p)->off;
 		adv(p);
-		struct qnode *b = parse_unary(p, "'and'");
+		struct qnode *b = operand(p, quoted);
 		if (!b)
 			return NULL;
-		struct qnode *n = newnode(p, QN_AND, off);
+		struct qnode *n = newnode(p, kind, off);
 		if (!n)
 			return NULL;
 		n->a = a;
@@ -574,23 +578,14 @@ static struct qnode *parse_and(struct ps *p, const char *after)
 	return a;
 }
 
+static struct qnode *parse_and(struct ps *p, const char *after)
+{
+	return parse_chain(p, after, "and", "'and'", QN_AND, parse_unary);
+}
+
 static struct qnode *parse_or(struct ps *p, const char *after)
 {
-	struct qnode *a = parse_and(p, after);
-	while (a && kw(p, "or")) {
-		size_t off = cur(p)->off;
-		adv(p);
-		struct qnode *b = parse_and(p, "'or'");
-		if (!b)
-			return NULL;
-		struct qnode *n = newnode(p, QN_OR, off);
-		if (!n)
-			return NULL;
-		n->a = a;
-		n->b = b;
-		a = n;
-	}
-	return a;
+	return parse_chain(p, after, "or", "'or'", QN_OR, parse_and);
 }
 
 /* ---- commands ---------------------------------------------------------------------------------- */
