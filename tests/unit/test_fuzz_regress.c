@@ -177,7 +177,7 @@ Test(fuzz_regress, band_point_across_the_double_range_scores_without_crashing)
  * corpus under the sanitizers). A target returns normally or aborts on a broken property. */
 struct repro {
 	char target[32];
-	char file[224];
+	char file[256];
 };
 
 static int is_reproducer(const char *name)
