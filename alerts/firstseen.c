@@ -641,6 +641,13 @@ enum tw_rc tw_firstseen_save(const struct tw_firstseen *fs, struct tw_buf *b, st
 	return TW_OK;
 }
 
+/* A time a state may hold: |t| <= 2^53 ms (far beyond any event time), so that an event time minus
+ * it never overflows; INT64_MIN (not started) is allowed where noted. */
+static int time_ok(int64_t t)
+{
+	return t >= -(INT64_C(1) << 53) && t <= INT64_C(1) << 53;
+}
+
 enum tw_rc tw_firstseen_load(struct tw_firstseen *fs, const void *buf, size_t len, struct tw_err *err)
 {
 	struct tw_dr r = { 0 };
@@ -653,6 +660,8 @@ enum tw_rc tw_firstseen_load(struct tw_firstseen *fs, const void *buf, size_t le
 	if ((rc = tw_dr_begin(&r, buf, len, STATE_MAGIC, STATE_VERSION, "first-seen state", err)))
 		return rc;
 	fs->start_ms = tw_dr_i64(&r);
+	if (fs->start_ms != INT64_MIN && !time_ok(fs->start_ms))
+		r.bad = 1; /* the learning period's start: event times are subtracted from it */
 	fs->st.findings = tw_dr_u64(&r);
 	n = tw_dr_u64(&r);
 	for (uint64_t i = 0; i < n && !r.bad; i++) {
@@ -668,6 +677,10 @@ enum tw_rc tw_firstseen_load(struct tw_firstseen *fs, const void *buf, size_t le
 			break;
 		}
 		p->first_ms = tw_dr_i64(&r);
+		if (!time_ok(p->first_ms)) {
+			r.bad = 1;
+			break;
+		}
 		for (int k = 0; k < TW_FS__COUNT && !r.bad; k++) {
 			uint32_t cnt = tw_dr_u32(&r);
 			p->set[k].full = tw_dr_u32(&r);

@@ -24,9 +24,11 @@ one() {
 	mkdir -p "tests/fuzz/corpus/$t" "$out/scratch/$t"
 	dict=tests/fuzz/$t.dict
 	if [ -f "$dict" ]; then set -- "-dict=$dict"; else set --; fi
+	# tests/fuzz/<t>.options: the target's own flags (a smaller -max_len for short texts)
+	[ -f "tests/fuzz/$t.options" ] && set -- "$@" $(grep -v '^#' "tests/fuzz/$t.options")
 	start=$(date +%s)
 	"$out/fuzz_$t" -max_total_time="$seconds" -runs="$runs" -max_len=65536 -rss_limit_mb=1024 \
-		-print_final_stats=1 -artifact_prefix="tests/fuzz/corpus/$t/crash-" "$@" \
+		-print_final_stats=1 -artifact_prefix="tests/fuzz/corpus/$t/" "$@" \
 		"$out/scratch/$t" "tests/fuzz/corpus/$t" >"$log" 2>&1
 	rc=$?
 	took=$(($(date +%s) - start))

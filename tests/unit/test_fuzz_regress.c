@@ -16,7 +16,9 @@
 
 #include "alerts/anomaly.h"
 #include "alerts/band.h"
+#include "alerts/firstseen.h"
 #include "alerts/notify.h"
+#include "core/buf.h"
 #include "core/json.h"
 #include "query/query.h"
 #include "tests/fuzz/targets.h"
@@ -170,6 +172,52 @@ Test(fuzz_regress, band_point_across_the_double_range_scores_without_crashing)
 	cr_assert_eq(tw_band_update(&b, t0 + 60000LL * 300, 1.7e308, &pt, &err), TW_OK, "%s", err.msg);
 	cr_assert(isfinite(pt.score) && pt.score >= 0 && pt.score <= 1, "score %g", pt.score);
 	cr_assert(tw_band_breaches(TW_BAND_ABOVE, 1.7e308, &pt)); /* far above all it has seen */
+}
+
+/* firstseen.c: a saved state's learning start (or a principal's first time) far in the past made
+ * "event time - start" overflow int64 on the next event (UBSan; found by the 30-minute campaign).
+ * Times beyond +-2^53 ms are refused at load; a state with ordinary times still loads. */
+static void put_i64_and_crc(struct tw_buf *b, size_t off, int64_t v)
+{
+	uint32_t crc;
+	memcpy(b->p + off, &v, sizeof v);
+	crc = (uint32_t)crc32(0L, (const Bytef *)b->p, (uInt)(b->n - 4));
+	memcpy(b->p + b->n - 4, &crc, 4);
+}
+
+Test(fuzz_regress, firstseen_state_with_a_time_out_of_range_is_refused)
+{
+	struct tw_firstseen_opts o;
+	struct tw_firstseen *fs = NULL;
+	struct tw_firstseen_obs ob = { 0 };
+	struct tw_buf b;
+	struct tw_err err = { 0 };
+
+	tw_firstseen_opts_default(&o);
+	cr_assert_eq(tw_firstseen_new(&o, &fs, &err), TW_OK, "%s", err.msg);
+	ob.t_ms = INT64_C(1793598360000);
+	ob.account = TW_STR_LIT("111122223333");
+	ob.region = TW_STR_LIT("eu-west-1");
+	ob.principal = TW_STR_LIT("arn:aws:iam::111122223333:user/alice");
+	cr_assert_eq(tw_firstseen_observe(fs, &ob, NULL, NULL, &err), TW_OK, "%s", err.msg);
+	tw_buf_init(&b, 1u << 20);
+	cr_assert_eq(tw_firstseen_save(fs, &b, &err), TW_OK, "%s", err.msg);
+	cr_assert(b.n > 20 && !memcmp(b.p, "TWFSEEN1", 8));
+	/* magic (8), version (4), then the learning start: the saved one is the first event's time */
+	int64_t start;
+	memcpy(&start, b.p + 12, 8);
+	cr_assert_eq(start, ob.t_ms);
+	cr_assert_eq(tw_firstseen_load(fs, b.p, b.n, &err), TW_OK, "%s", err.msg);
+
+	put_i64_and_crc(&b, 12, INT64_MIN + 27392160); /* the fuzzer's value */
+	cr_assert_eq(tw_firstseen_load(fs, b.p, b.n, &err), TW_ECORRUPT);
+	cr_expect(strstr(err.msg, "first-seen state"), "%s", err.msg);
+	/* then an event: nothing left of the bad state to overflow with */
+	cr_assert_eq(tw_firstseen_observe(fs, &ob, NULL, NULL, &err), TW_OK, "%s", err.msg);
+	put_i64_and_crc(&b, 12, INT64_C(1) << 60);
+	cr_assert_eq(tw_firstseen_load(fs, b.p, b.n, &err), TW_ECORRUPT);
+	tw_buf_free(&b);
+	tw_firstseen_free(fs);
 }
 
 /* Every reproducer the fuzzers left in tests/fuzz/corpus/<target>/ (crash-*, slow-*, seq-*) runs
