@@ -105,8 +105,17 @@ int tw_firstseen_ip_prefix(struct tw_str ip, char *out)
 		return -1;
 	memcpy(buf, ip.p, ip.n);
 	buf[ip.n] = 0;
-	if (inet_pton(AF_INET, buf, a) == 1) {
-		snprintf(out, 64, "%u.%u.%u.0/24", a[0], a[1], a[2]);
+	if (inet_pton(AF_INET, buf, a) == 1) { /* "%u.%u.%u.0/24", without printf */
+		char *o = out;
+		for (int i = 0; i < 3; i++) {
+			if (a[i] >= 100)
+				*o++ = (char)('0' + a[i] / 100);
+			if (a[i] >= 10)
+				*o++ = (char)('0' + a[i] / 10 % 10);
+			*o++ = (char)('0' + a[i] % 10);
+			*o++ = '.';
+		}
+		memcpy(o, "0/24", 5);
 		return 0;
 	}
 	if (inet_pton(AF_INET6, buf, a) == 1) {
@@ -449,9 +458,13 @@ enum tw_rc tw_firstseen_observe(struct tw_firstseen *fs, const struct tw_firstse
 	}
 	/* the values of this event */
 	if (ob->event_name.n) {
-		snprintf(vals[TW_FS_API], sizeof vals[0], "%.*s:%.*s", (int)(ob->event_source.n > 120 ? 120 : ob->event_source.n),
-			 ob->event_source.p ? ob->event_source.p : "", (int)(ob->event_name.n > 120 ? 120 : ob->event_name.n),
-			 ob->event_name.p);
+		/* "%.*s:%.*s" with 120 bytes of each at most (and, as %.*s, up to a NUL), without printf */
+		size_t a = ob->event_source.p ? strnlen(ob->event_source.p, ob->event_source.n > 120 ? 120 : ob->event_source.n) : 0;
+		size_t b = strnlen(ob->event_name.p, ob->event_name.n > 120 ? 120 : ob->event_name.n);
+		memcpy(vals[TW_FS_API], ob->event_source.p ? ob->event_source.p : "", a);
+		vals[TW_FS_API][a] = ':';
+		memcpy(vals[TW_FS_API] + a + 1, ob->event_name.p, b);
+		vals[TW_FS_API][a + 1 + b] = 0;
 		have[TW_FS_API] = 1;
 	}
 	if (ob->region.n) {

@@ -32,9 +32,11 @@ static const unsigned windows[] = { 1, 5, 15 };
 
 /* One slot of a space-saving sketch. */
 struct slot {
-	uint64_t h; /* hash of s */
-	uint64_t n; /* count (upper bound) */
-	char *s;    /* the value (malloc'd) */
+	uint64_t h;   /* hash of the bytes s was made from */
+	uint64_t n;   /* count (upper bound) */
+	char *s;      /* the value (malloc'd) */
+	uint32_t len; /* strlen(s) */
+	int nul;      /* s was cut at a NUL byte of its value: h is not the hash of s[0..len) */
 };
 
 /* Space-saving sketch of each contributor kind. */
@@ -82,6 +84,7 @@ struct key {
 	struct key *hnext;        /* hash chain */
 	struct key *prev, *next;  /* LRU list: head = most recent */
 	char *acct, *region, *src, *name; /* into one allocation (acct) */
+	size_t lacct, lregion, lsrc, lname; /* their strlen */
 	int64_t cur_p;            /* period being counted (INT64_MIN: none yet) */
 	int64_t last_p;           /* newest closed period (INT64_MIN: none) */
 	double n;                 /* periods learned (capped at tau) */
@@ -123,50 +126,55 @@ static int64_t floor_div(int64_t a, int64_t b)
 
 /* ---- sketches -------------------------------------------------------------------------------- */
 
-static void sk_add(struct sk3 *sk, int kind, struct tw_str v, uint64_t by)
+/* The hash sk_add keys a value by (0 for an empty value, which sk_add ignores). */
+static uint64_t sk_hash(struct tw_str v)
 {
-	struct slot *sl = sk->k[kind], *min = NULL, *free_slot = NULL;
-	uint64_t h;
+	return v.n ? tw_dh_bytes(TW_DH_SEED, v.p, v.n) : 0;
+}
+
+/* Counts value v (hash h = sk_hash(v)) by `by` in sk's kind. take: NULL, or a malloc'd copy of v
+ * the sketch may keep instead of copying v (then *take is set to NULL). */
+static void sk_put(struct sk3 *sk, int kind, struct tw_str v, uint64_t h, uint64_t by, char **take)
+{
+	struct slot *sl = sk->k[kind], *min = NULL, *free_slot = NULL, *to;
+	char *s;
 
 	if (!v.n || !by)
 		return;
-	h = tw_dh_bytes(TW_DH_SEED, v.p, v.n);
 	for (int i = 0; i < SK_SLOTS; i++) {
 		if (!sl[i].s) {
 			if (!free_slot)
 				free_slot = &sl[i];
 			continue;
 		}
-		if (sl[i].h == h && strlen(sl[i].s) == v.n && !memcmp(sl[i].s, v.p, v.n)) {
+		if (sl[i].h == h && sl[i].len == v.n && !memcmp(sl[i].s, v.p, v.n)) {
 			sl[i].n += by;
 			return;
 		}
 		if (!min || sl[i].n < min->n)
 			min = &sl[i];
 	}
-	if (free_slot) {
-		char *s = malloc(v.n + 1);
-		if (!s)
+	if (take && *take) {
+		s = *take;
+		*take = NULL;
+	} else {
+		if (!(s = malloc(v.n + 1)))
 			return; /* a contributor less; the counts stay right */
 		memcpy(s, v.p, v.n);
 		s[v.n] = 0;
-		free_slot->s = s;
-		free_slot->h = h;
-		free_slot->n = by;
-		return;
 	}
-	/* space-saving: the new value takes the smallest slot and inherits its count */
-	{
-		char *s = malloc(v.n + 1);
-		if (!s)
-			return;
-		memcpy(s, v.p, v.n);
-		s[v.n] = 0;
-		free(min->s);
-		min->s = s;
-		min->h = h;
-		min->n += by;
+	if (free_slot) {
+		to = free_slot;
+		to->n = by;
+	} else { /* space-saving: the new value takes the smallest slot and inherits its count */
+		to = min;
+		free(to->s);
+		to->n += by;
 	}
+	to->s = s;
+	to->h = h;
+	to->len = (uint32_t)strlen(s);
+	to->nul = to->len != v.n;
 }
 
 static void sk_clear(struct sk3 *sk)
@@ -179,12 +187,18 @@ static void sk_clear(struct sk3 *sk)
 		}
 }
 
-static void sk_merge(struct sk3 *dst, const struct sk3 *src)
+/* Adds src's counts to dst, then empties src (its strings move to dst where dst needs them). */
+static void sk_merge(struct sk3 *dst, struct sk3 *src)
 {
 	for (int k = 0; k < TW_ANOMALY_C__COUNT; k++)
-		for (int i = 0; i < SK_SLOTS; i++)
-			if (src->k[k][i].s)
-				sk_add(dst, k, (struct tw_str){ src->k[k][i].s, strlen(src->k[k][i].s) }, src->k[k][i].n);
+		for (int i = 0; i < SK_SLOTS; i++) {
+			struct slot *sl = &src->k[k][i];
+			if (sl->s) {
+				struct tw_str v = { sl->s, sl->len };
+				sk_put(dst, k, v, sl->nul ? sk_hash(v) : sl->h, sl->n, &sl->s);
+			}
+		}
+	sk_clear(src);
 }
 
 static void sk_halve(struct sk3 *sk)
@@ -316,9 +330,9 @@ static uint64_t key_hash(struct tw_str a, struct tw_str r, struct tw_str s, stru
 	return tw_dh_bytes(h, n.p, n.n);
 }
 
-static int seq(const char *c, struct tw_str s)
+static int seq(const char *c, size_t n, struct tw_str s)
 {
-	return strlen(c) == s.n && (!s.n || !memcmp(c, s.p, s.n));
+	return n == s.n && (!s.n || !memcmp(c, s.p, s.n));
 }
 
 /* Copies s NUL-terminated to b; returns the byte after the NUL (s.p may be NULL when s.n is 0). */
@@ -350,6 +364,10 @@ static struct key *key_make(struct tw_insight *ins, uint64_t h, struct tw_str a,
 	b = put_str(b, s);
 	k->name = b;
 	(void)put_str(b, n);
+	k->lacct = strlen(k->acct);
+	k->lregion = strlen(k->region);
+	k->lsrc = strlen(k->src);
+	k->lname = strlen(k->name);
 	k->h = h;
 	k->cur_p = INT64_MIN;
 	k->last_p = p - 1;
@@ -491,10 +509,25 @@ static void close_track(struct tw_insight *ins, struct key *k, int tr, int64_t p
 			void *ctx)
 {
 	struct track *t = &k->t[tr];
-	double v = var1(t), sd = sqrt(v);
-	int hot = x >= 1 && (double)x > t->m + 2 * sd;
+	double v, sd;
+	int hot;
 	struct run *r = t->run;
 	int64_t max_open = ins->o.max_open_ms / ins->o.period_ms;
+
+	if (!x && !r && !t->c && t->m == 0 && t->s == 0) {
+		/* a track that never learned a call: the general path below would only write the zero,
+		 * learn 0 into m = s = 0 (they stay +0) and halve the baseline sketch when due */
+		t->ring[(uint64_t)p % RING] = 0;
+		if (t->base && p - t->base_halved_p >= (int64_t)ins->o.tau_periods) {
+			sk_halve(t->base);
+			t->base_halved_p = p;
+		}
+		t->cur = 0;
+		return;
+	}
+	v = var1(t);
+	sd = sqrt(v);
+	hot = x >= 1 && (double)x > t->m + 2 * sd;
 
 	t->ring[(uint64_t)p % RING] = x;
 	if (hot && !r) {
@@ -553,8 +586,11 @@ static void close_track(struct tw_insight *ins, struct key *k, int tr, int64_t p
 		for (size_t i = 0; i < sizeof windows / sizeof windows[0]; i++) {
 			unsigned w = windows[i];
 			uint64_t c = ring_sum(t, p, w);
-			double e = w * t->m, z = ((double)c - e) / sqrt(w * v + 1);
-			if (c >= ins->o.min_count && (double)c >= ins->o.min_ratio * e && z >= ins->o.z_open) {
+			double e = w * t->m, z;
+			if (c < ins->o.min_count || (double)c < ins->o.min_ratio * e)
+				continue; /* (tested before z: most quiet minutes stop here without a sqrt) */
+			z = ((double)c - e) / sqrt(w * v + 1);
+			if (z >= ins->o.z_open) {
 				if (r->start_p < p - RUN_GAP) /* a long quiet-ish run: the burst is the window */
 					r->start_p = p - w + 1;
 				r->open = 1;
@@ -606,6 +642,8 @@ static void zeros_fast(struct tw_insight *ins, struct key *k, struct track *t, i
 	double a = 1.0 / (k->n + 1), q, qk;
 	if (a < 1.0 / ins->o.tau_periods)
 		a = 1.0 / ins->o.tau_periods;
+	if (t->m == 0 && t->s == 0)
+		return; /* stays 0 (the formula below gives +0 for any finite pow) */
 	q = 1 - a;
 	qk = pow(q, (double)nz);
 	/* s_k = q^k s + a k m q^(k-1); m_k = q^k m (s uses the m before each step) */
@@ -644,16 +682,24 @@ static void close_until(struct tw_insight *ins, struct key *k, int64_t p, tw_ins
 	}
 }
 
-static enum tw_rc count_in(struct tw_insight *ins, struct tw_str name, const struct tw_insight_obs *ob, int64_t p,
-			   tw_insight_emit_fn emit, void *ctx, struct tw_err *err)
+/* What count_in needs of an event beyond the observation, computed once for both its keys. */
+struct obx {
+	struct tw_str fam;      /* user-agent family */
+	uint64_t h_principal;   /* sk_hash of the principal */
+	uint64_t h_fam;         /* ... of fam */
+	uint64_t h_error;       /* ... of the error code */
+};
+
+/* h: key_hash(account, region, event_source, name). */
+static enum tw_rc count_in(struct tw_insight *ins, struct tw_str name, uint64_t h, const struct tw_insight_obs *ob,
+			   const struct obx *x, int64_t p, tw_insight_emit_fn emit, void *ctx, struct tw_err *err)
 {
-	uint64_t h = key_hash(ob->account, ob->region, ob->event_source, name);
 	struct key *k;
 	int ntr = ins->o.errors && ob->error_code.n ? 2 : 1;
 
 	for (k = ins->tab[tw_dh_mix(h) & (ins->nbuckets - 1)]; k; k = k->hnext)
-		if (k->h == h && seq(k->acct, ob->account) && seq(k->region, ob->region) && seq(k->src, ob->event_source) &&
-		    seq(k->name, name))
+		if (k->h == h && seq(k->acct, k->lacct, ob->account) && seq(k->region, k->lregion, ob->region) &&
+		    seq(k->src, k->lsrc, ob->event_source) && seq(k->name, k->lname, name))
 			break;
 	if (!k) {
 		if (ins->nkeys >= ins->o.max_keys)
@@ -673,13 +719,12 @@ static enum tw_rc count_in(struct tw_insight *ins, struct tw_str name, const str
 	}
 	for (int i = 0; i < ntr; i++) {
 		struct track *t = &k->t[i];
-		struct tw_str fam = tw_anomaly_ua_family(ob->user_agent);
 		t->cur++;
 		if (!t->c && !(t->c = calloc(1, sizeof *t->c)))
 			continue;
-		sk_add(&t->c->sk, TW_ANOMALY_C_PRINCIPAL, ob->principal, 1);
-		sk_add(&t->c->sk, TW_ANOMALY_C_USER_AGENT, fam, 1);
-		sk_add(&t->c->sk, TW_ANOMALY_C_ERROR_CODE, ob->error_code, 1);
+		sk_put(&t->c->sk, TW_ANOMALY_C_PRINCIPAL, ob->principal, x->h_principal, 1, NULL);
+		sk_put(&t->c->sk, TW_ANOMALY_C_USER_AGENT, x->fam, x->h_fam, 1, NULL);
+		sk_put(&t->c->sk, TW_ANOMALY_C_ERROR_CODE, ob->error_code, x->h_error, 1, NULL);
 		if (t->c->nev < TW_ANOMALY_EVIDENCE && ob->event_id.n)
 			tw_anomaly_strcpy(t->c->ev[t->c->nev++], 64, ob->event_id.p, ob->event_id.n);
 	}
@@ -690,6 +735,8 @@ enum tw_rc tw_insight_observe(struct tw_insight *ins, const struct tw_insight_ob
 			      void *ctx, struct tw_err *err)
 {
 	int64_t p = floor_div(ob->t_ms, ins->o.period_ms);
+	struct obx x;
+	uint64_t h3;
 	enum tw_rc rc;
 
 	if (ins->closed != INT64_MIN && ob->t_ms < ins->closed) {
@@ -699,10 +746,18 @@ enum tw_rc tw_insight_observe(struct tw_insight *ins, const struct tw_insight_ob
 	ins->st.events++;
 	if (ins->first_p == INT64_MIN || p < ins->first_p)
 		ins->first_p = p;
-	if ((rc = count_in(ins, ob->event_name, ob, p, emit, ctx, err)))
+	x.fam = tw_anomaly_ua_family(ob->user_agent);
+	x.h_principal = sk_hash(ob->principal);
+	x.h_fam = sk_hash(x.fam);
+	x.h_error = sk_hash(ob->error_code);
+	/* key_hash of both keys: the account, region and source part once */
+	h3 = tw_dh_bytes(tw_dh_bytes(tw_dh_bytes(TW_DH_SEED, ob->account.p, ob->account.n), ob->region.p, ob->region.n),
+			 ob->event_source.p, ob->event_source.n);
+	if ((rc = count_in(ins, ob->event_name, tw_dh_bytes(h3, ob->event_name.p, ob->event_name.n), ob, &x, p, emit, ctx,
+			   err)))
 		return rc;
 	if (ins->o.per_source)
-		return count_in(ins, TW_STR_LIT("*"), ob, p, emit, ctx, err);
+		return count_in(ins, TW_STR_LIT("*"), tw_dh_bytes(h3, "*", 1), ob, &x, p, emit, ctx, err);
 	return TW_OK;
 }
 
@@ -810,8 +865,10 @@ static void load_sk(struct tw_dr *r, struct sk3 *sk)
 		for (uint32_t i = 0; i < n && !r->bad; i++) {
 			sk->k[k][i].n = tw_dr_u64(r);
 			sk->k[k][i].s = tw_dr_str(r, 1 << 16);
-			if (sk->k[k][i].s)
-				sk->k[k][i].h = tw_dh_bytes(TW_DH_SEED, sk->k[k][i].s, strlen(sk->k[k][i].s));
+			if (sk->k[k][i].s) {
+				sk->k[k][i].len = (uint32_t)strlen(sk->k[k][i].s);
+				sk->k[k][i].h = tw_dh_bytes(TW_DH_SEED, sk->k[k][i].s, sk->k[k][i].len);
+			}
 		}
 	}
 }

@@ -49,6 +49,7 @@ struct tw_series {
 	size_t open_cells;              /* cells in all open periods */
 	int64_t watermark;              /* newest event time seen (or the floor) */
 	int64_t closed;                 /* every period ending at or before this is closed */
+	size_t last;                    /* index in p of the period found last (checked before use) */
 	struct tw_series_stats st;      /* counters */
 };
 
@@ -60,12 +61,32 @@ void tw_series_opts_default(struct tw_series_opts *o)
 	o->max_open = 1000000;
 }
 
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
+/* Hash of a tuple: its values' lengths and bytes, 8 bytes at a time (the hashes only place tuples
+ * in the table: nothing stored or emitted depends on them). */
+static uint64_t tuple_hash(const struct tw_str *dims, unsigned ndims)
 {
-	const unsigned char *c = p;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ c[i]) * 0x100000001b3ull;
-	return h;
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (unsigned d = 0; d < ndims; d++) {
+		const char *p = dims[d].p;
+		size_t n = dims[d].n, i = 0;
+		h = (h ^ n) * 0x9e3779b97f4a7c15ull;
+		for (; i + 8 <= n; i += 8) {
+			uint64_t w;
+			memcpy(&w, p + i, 8);
+			h = (h ^ w) * 0xff51afd7ed558ccdull;
+			h ^= h >> 32;
+		}
+		if (i < n) {
+			uint64_t w = 0;
+			memcpy(&w, p + i, n - i);
+			h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+			h ^= h >> 32;
+		}
+	}
+	h ^= h >> 29;
+	h *= 0xbf58476d1ce4e5b9ull;
+	return h ^ (h >> 32);
 }
 
 static int64_t floor_div(int64_t a, int64_t b)
@@ -243,16 +264,11 @@ static enum tw_rc tuple_get(struct tw_series *s, struct metric *m, const struct 
 {
 	static const struct tw_str other[TW_SERIES_MAX_DIMS] = { { TW_SERIES_OTHER, 5 }, { TW_SERIES_OTHER, 5 },
 								 { TW_SERIES_OTHER, 5 }, { TW_SERIES_OTHER, 5 } };
-	uint64_t h = 0xcbf29ce484222325ull;
+	uint64_t h = tuple_hash(dims, m->ndims);
 	uint32_t i;
 	enum tw_rc rc;
 
 	*folded = 0;
-	for (unsigned d = 0; d < m->ndims; d++) {
-		uint32_t n = (uint32_t)dims[d].n;
-		h = fnv(h, &n, 4);
-		h = fnv(h, dims[d].p, dims[d].n);
-	}
 	if (m->tcap) {
 		for (i = (uint32_t)h & (m->tcap - 1); m->table[i]; i = (i + 1) & (m->tcap - 1)) {
 			uint32_t c = m->table[i] - 1;
@@ -269,12 +285,7 @@ static enum tw_rc tuple_get(struct tw_series *s, struct metric *m, const struct 
 			return TW_OK;
 		}
 		dims = other; /* intern the overflow tuple once */
-		h = 0xcbf29ce484222325ull;
-		for (unsigned d = 0; d < m->ndims; d++) {
-			uint32_t n = (uint32_t)dims[d].n;
-			h = fnv(h, &n, 4);
-			h = fnv(h, dims[d].p, dims[d].n);
-		}
+		h = tuple_hash(dims, m->ndims);
 	}
 	if ((m->ntuples + 1) * 2 > m->tcap && (rc = tuple_grow(m, err)))
 		return rc;
@@ -312,6 +323,8 @@ static struct period *period_get(struct tw_series *s, int64_t t, struct tw_err *
 {
 	size_t lo = 0, hi = s->np;
 
+	if (s->last < s->np && s->p[s->last].t == t) /* events come in bursts of one period */
+		return &s->p[s->last];
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
 		if (s->p[mid].t < t)
@@ -319,6 +332,7 @@ static struct period *period_get(struct tw_series *s, int64_t t, struct tw_err *
 		else
 			hi = mid;
 	}
+	s->last = lo;
 	if (lo < s->np && s->p[lo].t == t)
 		return &s->p[lo];
 	if (s->np == s->capp) {

@@ -126,28 +126,30 @@ store_size() { # bytes of the store directory, minus the (empty) quarantine file
 	echo $((b - q))
 }
 store_bytes=$(store_size)
+# the price of the metrics (built-in series, the 15 CIS filters and the behaviour detectors): the
+# same ingest without them, right after (back to back: the machine may be shared)
+set -- $(measure "$bin" ingest --quiet --no-metrics --store "$tmpd/store-nm" "$data" 2>"$tmpd/err")
+nm_s=$1 nm_rss=$2
+rm -rf "$tmpd/store-nm"
 set -- $(measure "$bin" store compact "$tmpd/store")
 cmp_s=$1 cmp_rss=$2
 compact_bytes=$(store_size)
 set -- $(measure gzip -6 -c "$raw")
 gz6_s=$1
-# the price of the metrics (built-in series + the 15 CIS filters): the same ingest without them
-set -- $(measure "$bin" ingest --quiet --no-metrics --store "$tmpd/store-nm" "$data" 2>"$tmpd/err")
-nm_s=$1 nm_rss=$2
-rm -rf "$tmpd/store-nm"
 echo
 echo "results: the store ($records records, rates over the uncompressed JSON):"
 row "trailwatch ingest" "$ing_s" "$records" "$ing_rss" ""
 row "trailwatch ingest --no-metrics" "$nm_s" "$records" "$nm_rss" ""
 row "trailwatch store compact (after)" "$cmp_s" "$records" "$cmp_rss" ""
 row "gzip -6 of the raw JSONL (yardstick)" "$gz6_s" "$records" 0 ""
-awk -v n="$nm_s" -v s="$store_bytes" -v c="$compact_bytes" -v u="$ubytes" -v g="$g9" -v z="$z19" -v a="$ing_s" -v b="$gz6_s" 'BEGIN {
+awk -v n="$nm_s" -v nr="$nm_rss" -v r="$ing_rss" -v s="$store_bytes" -v c="$compact_bytes" -v u="$ubytes" -v g="$g9" -v z="$z19" -v a="$ing_s" -v b="$gz6_s" 'BEGIN {
 	printf "  sizes: raw JSONL %.1f MB, gzip -9 %.1f MB, zstd -19 %.1f MB\n", u / 1e6, g / 1e6, z / 1e6
 	printf "  store after ingest:  %.1f MB = %.3fx raw, %.3fx gzip -9, %.3fx zstd -19 (index included)\n",
 		s / 1e6, s / u, s / g, s / z
 	printf "  store after compact: %.1f MB = %.3fx raw, %.3fx gzip -9, %.3fx zstd -19\n",
 		c / 1e6, c / u, c / g, c / z
 	printf "  ingest takes %.2fx the time of gzip -6 on the same records\n", a / b
-	printf "  the metrics (series + 15 CIS filters) cost %.0f%% of the ingest rate (%.2f s vs %.2f s without)\n",
-		(1 - n / a) * 100, a, n }'
+	printf "  the metrics (series, 15 CIS filters, detectors) cost %.0f%% of the ingest rate (%.2f s vs %.2f s without: %.2fx the time)\n",
+		(1 - n / a) * 100, a, n, a / n
+	printf "  peak RSS with the metrics %.1f MB, without %.1f MB (%.2fx)\n", r / 1024, nr / 1024, r / nr }'
 "$bin" store stats "$tmpd/store" | sed 's/^/  /'

@@ -4,7 +4,10 @@
  * period is closed (event time), then go to the detectors in time order, whatever order the files
  * came in. Findings are appended to STORE/anomalies/anomalies.jsonl (fsynced) and only then are the
  * detectors' states saved (insight.state, firstseen.state: write, fsync, rename) and the callback
- * told. A crash loses at most the events of periods not yet closed, as for the metrics. */
+ * told. A crash loses at most the events of periods not yet closed, as for the metrics.
+ * A waiting event keeps its eventID in a pool and its other strings as ids into a table of distinct
+ * strings (accounts, regions, APIs, principals, addresses and user agents repeat: a backfill holds
+ * every event until it ends, and a copy of each event's strings was most of its memory). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -18,6 +21,8 @@
 #include "cli/cli.h"
 
 #define NF 9                        /* strings kept per waiting event */
+#define NI (NF - 1)                 /* ... of which interned (all but the eventID, the last) */
+#define TAB_KEEP 65536              /* distinct strings kept across advances (then rebuilt) */
 #define MAX_WAITING (2u << 20)      /* waiting events before the oldest half is processed early */
 #define POOL_MAX ((size_t)1 << 31)  /* bytes of waiting strings */
 #define STATE_MAX ((size_t)1 << 30) /* largest state file read */
@@ -31,8 +36,20 @@ static const enum tw_field kept[NF] = { TW_F_ACCOUNT,   TW_F_REGION,    TW_F_EVE
 struct wait {
 	int64_t t;        /* eventTime */
 	uint64_t seq;     /* arrival order (ties) */
-	size_t off;       /* its strings in the pool, one after the other */
-	uint16_t len[NF]; /* their lengths (cut at 65535) */
+	size_t off;       /* its eventID in the pool */
+	uint32_t id[NI];  /* its other strings (cut at 65535 bytes) in the string table; 0 = empty */
+	uint16_t elen;    /* length of the eventID (cut at 65535) */
+};
+
+/* Distinct strings, each once: id k >= 1 is bytes[off[k] .. off[k] + len[k]). */
+struct strtab {
+	struct tw_buf bytes; /* the strings, back to back */
+	uint32_t *off;       /* [cap] offset of string k */
+	uint16_t *len;       /* [cap] its length */
+	uint64_t *hash;      /* [cap] its hash */
+	uint32_t n, cap;     /* ids in use (id 0 included), allocated */
+	uint32_t *slot;      /* open addressing: id, 0 = empty */
+	uint32_t nslot;      /* slots (a power of two) */
 };
 
 struct tw_cli_detectors {
@@ -43,7 +60,8 @@ struct tw_cli_detectors {
 	int fd;                     /* anomalies.jsonl, O_APPEND */
 	struct wait *w;             /* waiting events */
 	size_t nw, capw;            /* used, allocated */
-	struct tw_buf pool;         /* their strings */
+	struct tw_buf pool;         /* their eventIDs */
+	struct strtab tab;          /* their other strings */
 	uint64_t seq;               /* next arrival number */
 	int64_t closed;             /* events before this are late (INT64_MIN: none) */
 	uint64_t late;              /* events dropped as late */
@@ -73,6 +91,125 @@ static void collect(void *ctx, const struct tw_anomaly *a)
 		d->capfound = cap;
 	}
 	d->found[d->nfound++] = *a;
+}
+
+/* ---- the string table --------------------------------------------------------------------------- */
+
+static void tab_init(struct strtab *t)
+{
+	memset(t, 0, sizeof *t);
+	tw_buf_init(&t->bytes, POOL_MAX);
+}
+
+static void tab_free(struct strtab *t)
+{
+	tw_buf_free(&t->bytes);
+	free(t->off);
+	free(t->len);
+	free(t->hash);
+	free(t->slot);
+	memset(t, 0, sizeof *t);
+}
+
+/* A 64-bit hash of p[0..n), 8 bytes at a time (only for this table: never stored). */
+static uint64_t tab_hash(const char *p, size_t n)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w;
+		memcpy(&w, p + i, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdull;
+		h ^= h >> 32;
+	}
+	if (i < n) {
+		uint64_t w = 0;
+		memcpy(&w, p + i, n - i);
+		h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+	}
+	h ^= h >> 29;
+	h *= 0xbf58476d1ce4e5b9ull;
+	return h ^ (h >> 32);
+}
+
+static int tab_grow_slots(struct strtab *t)
+{
+	uint32_t ns = t->nslot ? t->nslot * 2 : 1024;
+	uint32_t *sl = calloc(ns, sizeof *sl);
+
+	if (!sl)
+		return -1;
+	for (uint32_t k = 1; k < t->n; k++) {
+		uint32_t i = (uint32_t)t->hash[k] & (ns - 1);
+		while (sl[i])
+			i = (i + 1) & (ns - 1);
+		sl[i] = k;
+	}
+	free(t->slot);
+	t->slot = sl;
+	t->nslot = ns;
+	return 0;
+}
+
+/* The id of s (at most 65535 bytes), added when new; 0 for the empty string. 0 or -1 (err). */
+static int tab_intern(struct strtab *t, const char *p, size_t n, uint32_t *id, struct tw_err *err)
+{
+	uint64_t h;
+	uint32_t i;
+
+	if (!n) {
+		*id = 0;
+		return 0;
+	}
+	h = tab_hash(p, n);
+	if (t->nslot)
+		for (i = (uint32_t)h & (t->nslot - 1); t->slot[i]; i = (i + 1) & (t->nslot - 1)) {
+			uint32_t k = t->slot[i];
+			if (t->hash[k] == h && t->len[k] == n && !memcmp(t->bytes.p + t->off[k], p, n)) {
+				*id = k;
+				return 0;
+			}
+		}
+	if (!t->n)
+		t->n = 1; /* id 0 is the empty string */
+	if (t->n == UINT32_MAX)
+		return tw_err_set(err, TW_ELIMIT, "detectors: too many distinct strings"), -1;
+	if ((uint64_t)(t->n + 1) * 2 > t->nslot && tab_grow_slots(t))
+		return tw_err_set(err, TW_ENOMEM, "detectors: out of memory"), -1;
+	if (t->n >= t->cap) {
+		uint32_t cap = t->cap ? t->cap * 2 : 1024;
+		uint32_t *o = realloc(t->off, cap * sizeof *o);
+		uint16_t *l;
+		uint64_t *hh;
+		if (o)
+			t->off = o;
+		l = o ? realloc(t->len, cap * sizeof *l) : NULL;
+		if (l)
+			t->len = l;
+		hh = l ? realloc(t->hash, cap * sizeof *hh) : NULL;
+		if (!hh)
+			return tw_err_set(err, TW_ENOMEM, "detectors: out of memory"), -1;
+		t->hash = hh;
+		t->cap = cap;
+	}
+	if (t->bytes.n + n > UINT32_MAX)
+		return tw_err_set(err, TW_ELIMIT, "detectors: waiting strings over 4 GB"), -1;
+	t->off[t->n] = (uint32_t)t->bytes.n;
+	if (tw_buf_append(&t->bytes, p, n, err))
+		return -1;
+	t->len[t->n] = (uint16_t)n;
+	t->hash[t->n] = h;
+	for (i = (uint32_t)h & (t->nslot - 1); t->slot[i]; i = (i + 1) & (t->nslot - 1))
+		;
+	t->slot[i] = t->n;
+	*id = t->n++;
+	return 0;
+}
+
+static struct tw_str tab_get(const struct strtab *t, uint32_t id)
+{
+	return id ? (struct tw_str){ t->bytes.p + t->off[id], t->len[id] } : (struct tw_str){ NULL, 0 };
 }
 
 static int read_file(const char *path, char **out, size_t *n)
@@ -122,6 +259,7 @@ int tw_cli_detectors_open(const char *store, struct tw_cli_detectors **out, stru
 	d->fd = -1;
 	d->closed = INT64_MIN;
 	tw_buf_init(&d->pool, POOL_MAX);
+	tab_init(&d->tab);
 	tw_buf_init(&d->line, 1 << 20);
 	if (snprintf(d->dir, sizeof d->dir, "%s/anomalies", store) >= (int)sizeof d->dir) {
 		tw_err_set(err, TW_EINVAL, "%s: path too long", store);
@@ -217,11 +355,16 @@ int tw_cli_detectors_feed(struct tw_cli_detectors *d, const struct tw_batch *b, 
 		if (!d->nw || ev->time_ms < d->wmin)
 			d->wmin = ev->time_ms;
 		w->seq = d->seq++;
-		w->off = d->pool.n;
-		for (int f = 0; f < NF; f++) {
+		for (int f = 0; f < NI; f++) {
 			struct tw_str s = ev->f[kept[f]];
-			w->len[f] = (uint16_t)(s.n > 65535 ? 65535 : s.n);
-			if (w->len[f] && tw_buf_append(&d->pool, s.p, w->len[f], err))
+			if (tab_intern(&d->tab, s.p, s.n > 65535 ? 65535 : s.n, &w->id[f], err))
+				return fail(d, err);
+		}
+		{
+			struct tw_str s = ev->f[kept[NI]];
+			w->off = d->pool.n;
+			w->elen = (uint16_t)(s.n > 65535 ? 65535 : s.n);
+			if (w->elen && tw_buf_append(&d->pool, s.p, w->elen, err))
 				return fail(d, err);
 		}
 		d->nw++;
@@ -252,10 +395,36 @@ static int found_cmp(const void *a, const void *b)
 
 static struct tw_str fieldof(const struct tw_cli_detectors *d, const struct wait *w, int f)
 {
-	const char *p = d->pool.p + w->off;
-	for (int i = 0; i < f; i++)
-		p += w->len[i];
-	return (struct tw_str){ w->len[f] ? p : NULL, w->len[f] };
+	if (f < NI)
+		return tab_get(&d->tab, w->id[f]);
+	return (struct tw_str){ w->elen ? d->pool.p + w->off : NULL, w->elen };
+}
+
+/* After an advance took events out: the strings of those still waiting into a fresh table, when
+ * the table holds many more than they need (none waiting: an empty one). 0 or -1 (err). */
+static int tab_trim(struct tw_cli_detectors *d, struct tw_err *err)
+{
+	struct strtab nt;
+
+	if (!d->nw) {
+		tab_free(&d->tab);
+		tab_init(&d->tab);
+		return 0;
+	}
+	if (d->tab.n <= TAB_KEEP || d->tab.n / NI <= 4 * d->nw)
+		return 0;
+	tab_init(&nt);
+	for (size_t i = 0; i < d->nw; i++)
+		for (int f = 0; f < NI; f++) {
+			struct tw_str s = tab_get(&d->tab, d->w[i].id[f]);
+			if (tab_intern(&nt, s.p, s.n, &d->w[i].id[f], err)) {
+				tab_free(&nt);
+				return -1;
+			}
+		}
+	tab_free(&d->tab);
+	d->tab = nt;
+	return 0;
 }
 
 static int save_states(struct tw_cli_detectors *d, struct tw_err *err)
@@ -354,9 +523,7 @@ scanned:
 	tw_buf_init(&pool, POOL_MAX);
 	for (size_t i = 0; due && i < keep; i++) {
 		struct wait *w = &d->w[due + i];
-		size_t n = 0, off = pool.n;
-		for (int f = 0; f < NF; f++)
-			n += w->len[f];
+		size_t n = w->elen, off = pool.n;
 		if (n && tw_buf_append(&pool, d->pool.p + w->off, n, err)) {
 			tw_buf_free(&pool);
 			return fail(d, err);
@@ -372,6 +539,8 @@ scanned:
 	if (due) {
 		tw_buf_free(&d->pool);
 		d->pool = pool;
+		if (tab_trim(d, err))
+			return fail(d, err);
 	} else {
 		tw_buf_free(&pool);
 	}
@@ -425,6 +594,7 @@ void tw_cli_detectors_close(struct tw_cli_detectors *d)
 	free(d->w);
 	free(d->found);
 	tw_buf_free(&d->pool);
+	tab_free(&d->tab);
 	tw_buf_free(&d->line);
 	free(d);
 }

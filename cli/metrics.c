@@ -78,10 +78,36 @@ struct tw_cli_metrics {
 	struct tw_cli_detectors *det; /* the behaviour detectors (cli/detectors.c), fed the same events */
 };
 
+/* Appends the decimal digits of v (as %lld / %llu print them) to b: the points file has half a
+ * million lines per 300k events, and printf-family calls were most of their cost. */
+static void put_u64(struct tw_buf *b, unsigned long long v, int neg, struct tw_err *err)
+{
+	char d[24];
+	size_t i = sizeof d;
+
+	do
+		d[--i] = (char)('0' + v % 10);
+	while ((v /= 10));
+	if (neg)
+		d[--i] = '-';
+	(void)tw_buf_append(b, d + i, sizeof d - i, err);
+}
+
+static void put_i64(struct tw_buf *b, long long v, struct tw_err *err)
+{
+	put_u64(b, v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v, v < 0, err);
+}
+
+static void put_lit(struct tw_buf *b, const char *s, struct tw_err *err)
+{
+	(void)tw_buf_append(b, s, strlen(s), err);
+}
+
 static void emit_point(void *ctx, const struct tw_series_point *p)
 {
 	struct tw_cli_metrics *m = ctx;
 	struct tw_err err;
+	static const char *const key[3] = { ",\"sum\":", ",\"min\":", ",\"max\":" };
 
 	if (m->failed)
 		return;
@@ -89,26 +115,32 @@ static void emit_point(void *ctx, const struct tw_series_point *p)
 		tw_cli_alerting_point(m->al, p, p->metric < TW_SERIES_MAX_METRICS ? m->dims[p->metric].names : NULL);
 	m->line.n = 0;
 	tw_err_clear(&err);
-	(void)tw_buf_printf(&m->line, &err, "{\"t\":%lld,\"m\":", (long long)p->t);
+	put_lit(&m->line, "{\"t\":", &err);
+	put_i64(&m->line, (long long)p->t, &err);
+	put_lit(&m->line, ",\"m\":", &err);
 	(void)tw_json_write_str(&m->line, p->name, strlen(p->name), &err);
-	(void)tw_buf_printf(&m->line, &err, ",\"d\":[");
+	put_lit(&m->line, ",\"d\":[", &err);
 	for (unsigned d = 0; d < p->ndims; d++) {
 		if (d)
 			(void)tw_buf_append(&m->line, ",", 1, &err);
 		(void)tw_json_write_str(&m->line, p->dims[d].p, p->dims[d].n, &err);
 	}
-	{ /* counts are integers: %lld is exact and several times cheaper than %.17g */
-		char v[3][32];
+	put_lit(&m->line, "],\"n\":", &err);
+	put_u64(&m->line, (unsigned long long)p->n, 0, &err);
+	{ /* counts are integers: exact as %lld, and several times cheaper than %.17g */
 		const double x[3] = { p->sum, p->min, p->max };
 		for (int k = 0; k < 3; k++) {
-			if (x[k] == (double)(long long)x[k] && fabs(x[k]) < 1e15)
-				snprintf(v[k], sizeof v[k], "%lld", (long long)x[k]);
-			else
-				snprintf(v[k], sizeof v[k], "%.17g", x[k]);
+			put_lit(&m->line, key[k], &err);
+			if (x[k] == (double)(long long)x[k] && fabs(x[k]) < 1e15) {
+				put_i64(&m->line, (long long)x[k], &err);
+			} else {
+				char v[32];
+				snprintf(v, sizeof v, "%.17g", x[k]);
+				put_lit(&m->line, v, &err);
+			}
 		}
-		(void)tw_buf_printf(&m->line, &err, "],\"n\":%llu,\"sum\":%s,\"min\":%s,\"max\":%s}\n",
-				    (unsigned long long)p->n, v[0], v[1], v[2]);
 	}
+	(void)tw_buf_append(&m->line, "}\n", 2, &err);
 	if (err.rc || fwrite(m->line.p, 1, m->line.n, m->points) != m->line.n) {
 		m->failed = 1;
 		tw_err_set(&m->err, TW_EIO, "%s/points.jsonl: %s", m->dir, err.rc ? err.msg : strerror(errno));
