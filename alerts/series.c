@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "alerts/series.h"
+#include "core/hash.h"
 
 struct metric {
 	char *name;                          /* owned */
@@ -65,28 +66,11 @@ void tw_series_opts_default(struct tw_series_opts *o)
  * in the table: nothing stored or emitted depends on them). */
 static uint64_t tuple_hash(const struct tw_str *dims, unsigned ndims)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
+	uint64_t h = TW_HASH_SEED;
 
-	for (unsigned d = 0; d < ndims; d++) {
-		const char *p = dims[d].p;
-		size_t n = dims[d].n, i = 0;
-		h = (h ^ n) * 0x9e3779b97f4a7c15ull;
-		for (; i + 8 <= n; i += 8) {
-			uint64_t w;
-			memcpy(&w, p + i, 8);
-			h = (h ^ w) * 0xff51afd7ed558ccdull;
-			h ^= h >> 32;
-		}
-		if (i < n) {
-			uint64_t w = 0;
-			memcpy(&w, p + i, n - i);
-			h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
-			h ^= h >> 32;
-		}
-	}
-	h ^= h >> 29;
-	h *= 0xbf58476d1ce4e5b9ull;
-	return h ^ (h >> 32);
+	for (unsigned d = 0; d < ndims; d++)
+		h = tw_hash_bytes(h, dims[d].p, dims[d].n);
+	return tw_hash_final(h);
 }
 
 static int64_t floor_div(int64_t a, int64_t b)

@@ -19,6 +19,7 @@
 #include "alerts/firstseen.h"
 #include "alerts/insight.h"
 #include "cli/cli.h"
+#include "core/hash.h"
 
 #define NF 9                        /* strings kept per waiting event */
 #define NI (NF - 1)                 /* ... of which interned (all but the eventID, the last) */
@@ -111,28 +112,6 @@ static void tab_free(struct strtab *t)
 	memset(t, 0, sizeof *t);
 }
 
-/* A 64-bit hash of p[0..n), 8 bytes at a time (only for this table: never stored). */
-static uint64_t tab_hash(const char *p, size_t n)
-{
-	uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
-	size_t i = 0;
-
-	for (; i + 8 <= n; i += 8) {
-		uint64_t w;
-		memcpy(&w, p + i, 8);
-		h = (h ^ w) * 0xff51afd7ed558ccdull;
-		h ^= h >> 32;
-	}
-	if (i < n) {
-		uint64_t w = 0;
-		memcpy(&w, p + i, n - i);
-		h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
-	}
-	h ^= h >> 29;
-	h *= 0xbf58476d1ce4e5b9ull;
-	return h ^ (h >> 32);
-}
-
 static int tab_grow_slots(struct strtab *t)
 {
 	uint32_t ns = t->nslot ? t->nslot * 2 : 1024;
@@ -162,7 +141,7 @@ static int tab_intern(struct strtab *t, const char *p, size_t n, uint32_t *id, s
 		*id = 0;
 		return 0;
 	}
-	h = tab_hash(p, n);
+	h = tw_hash_final(tw_hash_bytes(TW_HASH_SEED, p, n));
 	if (t->nslot)
 		for (i = (uint32_t)h & (t->nslot - 1); t->slot[i]; i = (i + 1) & (t->nslot - 1)) {
 			uint32_t k = t->slot[i];
